@@ -1,0 +1,253 @@
+//! Carries out each command: builds the stages from the settings and calls the pipeline or the
+//! store. Output formatting for people and for scripts (`--json`) lives here.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use chrono::Utc;
+
+use crate::cli::{AnswersCommand, Cli, Command, PollArgs};
+use crate::config::Settings;
+use crate::daemon::{self, Schedule};
+use crate::fetch::Client;
+use crate::model::DocKind;
+use crate::pipeline::{self, Deps, Mode, PassReport};
+use crate::progress::Progress;
+use crate::store::Store;
+use crate::watch::Matcher;
+
+/// A mistake in how pqwatch was invoked (exit code 2), as opposed to a failure while running.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A pass that finished but left records held or pages failed (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("the pass did not store everything it listed ({held} records held, {pages} pages failed); they will be retried on the next pass")]
+pub struct IncompletePass {
+    pub held: u64,
+    pub pages: u64,
+}
+
+pub async fn execute(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run => run(settings).await,
+        Command::Poll(args) => poll(settings, args).await,
+        Command::Answers(cmd) => answers(settings, cmd),
+    }
+}
+
+fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Store::open(&settings.database.path)
+}
+
+fn deps(settings: &Settings, store: Store) -> anyhow::Result<Deps> {
+    let client = Client::new(&settings.api).context("building the HTTP client")?;
+    if !settings.api.user_agent.contains('@') && !settings.api.user_agent.contains("http") {
+        tracing::warn!(
+            "[api] user_agent has no contact; Parliament asks API users to give one (an email address or web page)"
+        );
+    }
+    Ok(Deps {
+        client: Arc::new(client),
+        store: Arc::new(Mutex::new(store)),
+        matcher: Matcher::new(&settings.watch.keywords),
+        watch: settings.watch.clone(),
+        statements: settings.api.statements,
+        concurrency: settings.api.concurrency,
+        stop: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+async fn poll(settings: Settings, args: PollArgs) -> anyhow::Result<()> {
+    if !args.once {
+        return Err(UsageError(
+            "`pqwatch poll` needs --once (one pass now); use `pqwatch run` to poll on the schedule"
+                .into(),
+        )
+        .into());
+    }
+    let mode = match (args.from, args.to) {
+        (Some(from), Some(to)) if from > to => {
+            return Err(UsageError(format!(
+                "--from {from} is after --to {to}; give the earlier day first"
+            ))
+            .into())
+        }
+        (Some(from), Some(to)) => Mode::Backfill { from, to },
+        _ => Mode::Steady,
+    };
+    let deps = deps(&settings, open_store(&settings)?)?;
+    let stop = deps.stop.clone();
+    let watcher = tokio::spawn(async move {
+        daemon::shutdown_signal().await;
+        tracing::info!("interrupted; stopping after the record in hand");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let report = pass(&deps, mode).await;
+    watcher.abort();
+    let report = report?;
+    if report.complete() {
+        Ok(())
+    } else {
+        Err(IncompletePass {
+            held: report.held,
+            pages: report.pages_failed,
+        }
+        .into())
+    }
+}
+
+/// One pass with its log line and its row in the polls table.
+async fn pass(deps: &Deps, mode: Mode) -> anyhow::Result<PassReport> {
+    let started = Utc::now();
+    let progress = match mode {
+        Mode::Backfill { .. } => Progress::for_backfill(),
+        Mode::Steady => Progress::quiet(),
+    };
+    let result = pipeline::run_once(deps, mode, started, &progress).await;
+    progress.finish();
+    let finished = Utc::now();
+    let mode_name = match mode {
+        Mode::Steady => "steady".to_owned(),
+        Mode::Backfill { from, to } => format!("backfill {from}..{to}"),
+    };
+    let (ok, json, error) = match &result {
+        Ok(r) => (
+            r.complete(),
+            serde_json::to_string(r)?,
+            r.errors.first().cloned(),
+        ),
+        Err(e) => (false, "{}".to_owned(), Some(format!("{e:#}"))),
+    };
+    if let Ok(r) = &result {
+        tracing::info!(
+            mode = %mode_name,
+            seen = r.seen,
+            matched = r.matched,
+            stored = r.stored_new,
+            new_versions = r.stored_versions,
+            skipped = r.skipped,
+            held = r.held,
+            pages_failed = r.pages_failed,
+            requests = r.requests,
+            duration_ms = r.duration_ms,
+            "poll finished"
+        );
+    }
+    let store = deps.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut s = store
+            .lock()
+            .map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
+        s.record_poll(started, finished, &mode_name, ok, &json, error.as_deref())
+    })
+    .await??;
+    result
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let schedule = Schedule::parse(&settings.schedule.cron).map_err(|e| {
+        crate::config::ConfigError::Invalid {
+            file: "the config file".into(),
+            message: format!("[schedule.cron] {e}"),
+            fix:
+                "use sec min hour day-of-month month day-of-week, e.g. \"0 */10 7-22 * * Mon-Fri\""
+                    .into(),
+        }
+    })?;
+    let deps = deps(&settings, open_store(&settings)?)?;
+    tracing::info!(database = %settings.database.path.display(), "pqwatch running");
+    let stop = deps.stop.clone();
+    daemon::run(schedule, stop, daemon::shutdown_signal(), || async {
+        if let Err(e) = pass(&deps, Mode::Steady).await {
+            tracing::error!("poll failed: {e:#}");
+        }
+    })
+    .await?;
+    tracing::info!("pqwatch stopped");
+    Ok(())
+}
+
+fn answers(settings: Settings, cmd: AnswersCommand) -> anyhow::Result<()> {
+    let store = open_store(&settings)?;
+    match cmd {
+        AnswersCommand::List { since, json } => {
+            let rows = store.list_answers(since)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for a in &rows {
+                    println!(
+                        "{}  {:<8} {:<9} {:>8}  {}",
+                        a.date_answered
+                            .map_or("????-??-??".into(), |d| d.to_string()),
+                        a.house.as_deref().unwrap_or("-"),
+                        a.uin.as_deref().unwrap_or("-"),
+                        a.id,
+                        one_line(a.heading.as_deref().unwrap_or("(no heading)")),
+                    );
+                }
+                eprintln!("{} answers", rows.len());
+            }
+        }
+        AnswersCommand::Show {
+            id,
+            statement,
+            json,
+        } => {
+            let kind = if statement {
+                DocKind::Statement
+            } else {
+                DocKind::Question
+            };
+            let Some(d) = store.answer_detail(kind, id)? else {
+                return Err(UsageError(format!(
+                    "no stored {} has id {id}; `pqwatch answers list` shows what is stored",
+                    kind.as_str()
+                ))
+                .into());
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                let a = &d.answer;
+                println!(
+                    "{}",
+                    one_line(a.heading.as_deref().unwrap_or("(no heading)"))
+                );
+                println!(
+                    "{} {} · {} · asked by {} · answered by {} on {}",
+                    a.house.as_deref().unwrap_or("-"),
+                    a.uin.as_deref().unwrap_or("-"),
+                    a.answering_body.as_deref().unwrap_or("-"),
+                    a.asking_member.as_deref().unwrap_or("-"),
+                    a.answering_member.as_deref().unwrap_or("-"),
+                    a.date_answered.map_or("-".into(), |d| d.to_string()),
+                );
+                if let Some(url) = &a.url {
+                    println!("{url}");
+                }
+                if let Some(q) = &d.question_text {
+                    println!("\nQ: {}", one_line(q));
+                }
+                for v in &d.answer_versions {
+                    println!(
+                        "\n--- version {} (stored {}{}{})",
+                        v.version,
+                        v.stored_at,
+                        if v.is_holding { ", holding answer" } else { "" },
+                        if v.is_correction { ", correction" } else { "" },
+                    );
+                    println!("{}", one_line(&crate::watch::html_text(&v.answer_html)));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

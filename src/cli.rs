@@ -1,0 +1,76 @@
+//! The command line: clap's types, and nothing about how commands are carried out.
+//!
+//! Every name here (commands, flags) is an interface users' scripts rely on: see the README.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pqwatch",
+    version,
+    about = "Watches UK Parliament written answers about prisons and probation, and alerts on new figures"
+)]
+pub struct Cli {
+    /// The config file.
+    #[arg(
+        long,
+        global = true,
+        env = "PQWATCH_CONFIG",
+        default_value = "config/pqwatch.toml"
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run unattended: poll on the [schedule] cron expression until SIGTERM or SIGINT.
+    Run,
+    /// Run one pass now; with --from and --to, backfill a date range (resumable).
+    Poll(PollArgs),
+    /// Stored answers.
+    #[command(subcommand)]
+    Answers(AnswersCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Run exactly one pass and exit (required: `pqwatch run` polls on a schedule).
+    #[arg(long)]
+    pub once: bool,
+    /// First UK day of a backfill (YYYY-MM-DD); needs --to.
+    #[arg(long, requires = "to", value_name = "DATE")]
+    pub from: Option<NaiveDate>,
+    /// Last UK day of a backfill (YYYY-MM-DD); needs --from.
+    #[arg(long, requires = "from", value_name = "DATE")]
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnswersCommand {
+    /// List stored answers, newest first.
+    List {
+        /// Only answers answered on or after this UK day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        since: Option<NaiveDate>,
+        /// Print JSON (an array of answers) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one stored answer, with every version of its text.
+    Show {
+        /// The API's id of the question (or, with --statement, of the written statement).
+        id: i64,
+        /// ID is a written statement's id.
+        #[arg(long)]
+        statement: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}

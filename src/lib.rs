@@ -1,0 +1,24 @@
+//! pqwatch watches UK Parliament written answers about prisons and probation and stores every
+//! figure with its provenance.
+//!
+//! Data flows one way: fetch → extract → store/diff → notify.
+//! - [`config`]: the typed settings, loaded once from TOML plus `PQWATCH_*` overrides.
+//! - [`model`]: plain shared data (API records, documents).
+//! - [`fetch`]: the Parliament API client (HTTP, paging, rate cap, retries).
+//! - [`watch`]: whole-word keyword matching (pure).
+//! - [`store`]: SQLite, migrations, and every SQL statement.
+//! - [`pipeline`]: one pass, the only code that composes the stages.
+//! - [`daemon`]: when passes run (cron in UK time) and shutdown.
+//! - [`progress`]: how a long pass shows its progress.
+//! - [`cli`] and [`app`]: the command line and what each command does.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod fetch;
+pub mod model;
+pub mod pipeline;
+pub mod progress;
+pub mod store;
+pub mod watch;

@@ -1,0 +1,62 @@
+//! The `pqwatch` binary: parses the command line, starts logging, loads the config once, runs the
+//! command, and turns the outcome into an exit code with the whole cause chain printed.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 bad usage or config.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use pqwatch::app::{self, UsageError};
+use pqwatch::cli::Cli;
+use pqwatch::config::{ConfigError, Settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let settings = match Settings::load(&cli.config, std::env::vars()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pqwatch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pqwatch: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(app::execute(cli, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pqwatch: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() || e.downcast_ref::<ConfigError>().is_some()
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Under systemd (JOURNAL_STREAM set)
+/// the timestamp and colours are left out, since journald adds its own.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}

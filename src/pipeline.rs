@@ -1,0 +1,469 @@
+//! One pass: list → detail → keyword match → store, for every kind and window, and the pass report.
+//!
+//! This is the only module that composes stages. It isolates failures per record: a record that
+//! could not be fetched or read is *held* (retried next pass, and the cursor stays before it), a
+//! record the API refuses with a 4xx is *skipped*, and neither aborts the pass. It does not know
+//! when it runs (the daemon decides) or how progress is shown (the caller passes a [`Progress`]).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::config::WatchSettings;
+use crate::fetch::{Client, DateField, FetchError, ListQuery};
+use crate::model::{DocKind, Document};
+use crate::progress::Progress;
+use crate::store::{Fnv64, SaveOutcome, Store};
+use crate::watch::{html_text, Matcher};
+
+/// Days per backfill chunk: each chunk is committed and recorded before the next starts, so an
+/// interrupted backfill resumes at the chunk it was in.
+const BACKFILL_CHUNK_DAYS: u64 = 7;
+
+/// What a pass needs. Built once by the caller and shared by every pass.
+pub struct Deps {
+    pub client: Arc<Client>,
+    pub store: Arc<Mutex<Store>>,
+    pub matcher: Matcher,
+    pub watch: WatchSettings,
+    pub statements: bool,
+    pub concurrency: usize,
+    /// Set to stop the pass at the next safe point (between records).
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Which days a pass covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Mode {
+    /// From each kind's cursor (less the overlap) to today, then move the cursor.
+    Steady,
+    /// A fixed range, in committed chunks, resumable; the steady cursor is left alone.
+    Backfill { from: NaiveDate, to: NaiveDate },
+}
+
+/// Counts from one pass, logged as one line and stored for `pqwatch status`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PassReport {
+    /// Records the list endpoint returned (after de-duplication within the pass).
+    pub seen: u64,
+    /// Records whose list fingerprint was unchanged, so no detail was fetched.
+    pub unchanged_listing: u64,
+    /// Details fetched and read.
+    pub fetched: u64,
+    /// Items that matched the watch keywords (or were already stored).
+    pub matched: u64,
+    /// Items stored for the first time.
+    pub stored_new: u64,
+    /// New answer versions of items already stored (a holding answer replaced, a correction).
+    pub stored_versions: u64,
+    /// Records the API refused with a 4xx: logged and skipped.
+    pub skipped: u64,
+    /// Records that could not be fetched or read: retried next pass, cursor kept before them.
+    pub held: u64,
+    /// List pages that failed after every retry.
+    pub pages_failed: u64,
+    /// HTTP requests made, retries included.
+    pub requests: u64,
+    pub duration_ms: u64,
+    /// Whether the pass was stopped early by a shutdown.
+    pub interrupted: bool,
+    /// The first few problems, for the log and `status`.
+    pub errors: Vec<String>,
+}
+
+impl PassReport {
+    /// Everything listed was stored or deliberately skipped.
+    pub fn complete(&self) -> bool {
+        self.held == 0 && self.pages_failed == 0 && !self.interrupted
+    }
+
+    fn error(&mut self, e: String) {
+        tracing::warn!("{e}");
+        if self.errors.len() < 20 {
+            self.errors.push(e);
+        }
+    }
+}
+
+/// What one window's ingest left behind.
+#[derive(Default)]
+struct WindowOutcome {
+    /// The earliest day of a held record, if any.
+    earliest_held: Option<NaiveDate>,
+    /// A page failed or the pass stopped: we cannot say which days are complete.
+    incomplete: bool,
+}
+
+/// Runs one pass. Store failures abort it (nothing after them would be safe); everything else is
+/// counted in the report.
+pub async fn run_once(
+    deps: &Deps,
+    mode: Mode,
+    now: DateTime<Utc>,
+    progress: &Progress,
+) -> anyhow::Result<PassReport> {
+    let started = Instant::now();
+    let requests_before = deps.client.requests_made();
+    let today = uk_today(now);
+    let mut report = PassReport::default();
+    let mut kinds = vec![DocKind::Question];
+    if deps.statements {
+        kinds.push(DocKind::Statement);
+    }
+    let mut done = HashSet::new();
+    for kind in kinds {
+        match mode {
+            Mode::Steady => {
+                let cursor = with_store(deps, move |s| s.cursor(kind)).await?;
+                let from = match cursor {
+                    Some(c) => c - Days::new(deps.watch.overlap_days.into()),
+                    None => today - Days::new(deps.watch.first_poll_days.into()),
+                };
+                let out = ingest_window(
+                    deps,
+                    kind,
+                    from,
+                    today,
+                    now,
+                    &mut report,
+                    &mut done,
+                    progress,
+                )
+                .await?;
+                let new_cursor = if out.incomplete {
+                    None
+                } else {
+                    match out.earliest_held {
+                        Some(day) => day.pred_opt(),
+                        None => Some(today),
+                    }
+                };
+                if let Some(day) = new_cursor.filter(|d| Some(*d) != cursor) {
+                    with_store(deps, move |s| s.set_cursor(kind, day, now)).await?;
+                }
+            }
+            Mode::Backfill { from, to } => {
+                let done_through =
+                    with_store(deps, move |s| s.backfill_done_through(kind, from, to)).await?;
+                let mut start = done_through.and_then(|d| d.succ_opt()).unwrap_or(from);
+                if start > to {
+                    tracing::info!(kind = kind.as_str(), %from, %to, "backfill range already complete");
+                }
+                let mut contiguous = true;
+                while start <= to && !deps.stop.load(Ordering::Relaxed) {
+                    let end = (start + Days::new(BACKFILL_CHUNK_DAYS - 1)).min(to);
+                    let out = ingest_window(
+                        deps,
+                        kind,
+                        start,
+                        end,
+                        now,
+                        &mut report,
+                        &mut done,
+                        progress,
+                    )
+                    .await?;
+                    contiguous &= !out.incomplete && out.earliest_held.is_none();
+                    if contiguous {
+                        with_store(deps, move |s| {
+                            s.set_backfill_done_through(kind, from, to, end, now)
+                        })
+                        .await?;
+                    }
+                    progress.log_line(&format!(
+                        "{} {start}..{end}: {} seen, {} stored, {} held",
+                        kind.as_str(),
+                        report.seen,
+                        report.stored_new + report.stored_versions,
+                        report.held
+                    ));
+                    start = end + Days::new(1);
+                }
+            }
+        }
+    }
+    report.interrupted = deps.stop.load(Ordering::Relaxed);
+    report.requests = deps.client.requests_made() - requests_before;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// The UK calendar day at `now`: the API's dates are UK dates.
+pub fn uk_today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&chrono_tz::Europe::London).date_naive()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ingest_window(
+    deps: &Deps,
+    kind: DocKind,
+    from: NaiveDate,
+    to: NaiveDate,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+    done: &mut HashSet<(DocKind, i64)>,
+    progress: &Progress,
+) -> anyhow::Result<WindowOutcome> {
+    let fields: &[DateField] = match kind {
+        DocKind::Question => &[DateField::Answered, DateField::Corrected],
+        DocKind::Statement => &[DateField::Answered],
+    };
+    let house = match deps.watch.houses.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    };
+    let mut out = WindowOutcome::default();
+    for &field in fields {
+        let query = ListQuery {
+            kind,
+            field,
+            from,
+            to,
+            answering_bodies: deps.watch.answering_bodies.clone(),
+            house: house.clone(),
+        };
+        let mut skip = 0u64;
+        loop {
+            if deps.stop.load(Ordering::Relaxed) {
+                out.incomplete = true;
+                return Ok(out);
+            }
+            let page = match deps.client.list_page(&query, skip).await {
+                Ok(p) => p,
+                Err(e) => {
+                    report.pages_failed += 1;
+                    report.error(format!("list page skipped: {e}"));
+                    out.incomplete = true;
+                    break;
+                }
+            };
+            if skip == 0 {
+                progress.add_total(page.total_results);
+            }
+            let n = page.records.len() as u64;
+            ingest_page(
+                deps,
+                &query,
+                page.records,
+                now,
+                report,
+                done,
+                &mut out,
+                progress,
+            )
+            .await?;
+            skip += n;
+            if n == 0 || skip >= page.total_results {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A list record that needs its detail fetched.
+struct Candidate {
+    api_id: i64,
+    fingerprint: String,
+    day: NaiveDate,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ingest_page(
+    deps: &Deps,
+    query: &ListQuery,
+    records: Vec<serde_json::Value>,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+    done: &mut HashSet<(DocKind, i64)>,
+    out: &mut WindowOutcome,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let kind = query.kind;
+    let mut candidates = Vec::new();
+    for record in records {
+        progress.inc(1);
+        let listed = match Document::from_record(kind, &record) {
+            Ok(d) => d,
+            Err(e) => {
+                report.held += 1;
+                hold(out, record_day(&record, query));
+                report.error(format!(
+                    "{} record held: {e}: {}",
+                    kind.as_str(),
+                    snippet(&record)
+                ));
+                continue;
+            }
+        };
+        if !done.insert((kind, listed.api_id)) {
+            continue;
+        }
+        report.seen += 1;
+        if !wanted(&deps.watch, &listed) {
+            continue;
+        }
+        let fingerprint = fingerprint(&record);
+        let id = listed.api_id;
+        let seen = with_store(deps, move |s| s.seen_fingerprint(kind, id)).await?;
+        if seen.as_deref() == Some(fingerprint.as_str()) {
+            report.unchanged_listing += 1;
+            continue;
+        }
+        let day = match query.field {
+            DateField::Answered => listed.date_answered,
+            DateField::Corrected => listed.date_corrected,
+        }
+        .unwrap_or(query.from);
+        candidates.push(Candidate {
+            api_id: id,
+            fingerprint,
+            day,
+        });
+    }
+
+    for batch in candidates.chunks(deps.concurrency.max(1)) {
+        if deps.stop.load(Ordering::Relaxed) {
+            out.incomplete = true;
+            return Ok(());
+        }
+        let mut set = JoinSet::new();
+        for (i, c) in batch.iter().enumerate() {
+            let client = deps.client.clone();
+            let id = c.api_id;
+            set.spawn(async move { (i, client.detail(kind, id).await) });
+        }
+        let mut results: Vec<(usize, Result<serde_json::Value, FetchError>)> =
+            Vec::with_capacity(batch.len());
+        while let Some(joined) = set.join_next().await {
+            results.push(joined.context("a detail request task failed")?);
+        }
+        results.sort_by_key(|(i, _)| *i);
+        for (i, result) in results {
+            let c = &batch[i];
+            let detail = match result {
+                Ok(v) => v,
+                Err(e @ FetchError::Permanent { .. }) => {
+                    report.skipped += 1;
+                    report.error(format!("{} {} skipped: {e}", kind.as_str(), c.api_id));
+                    continue;
+                }
+                Err(e) => {
+                    report.held += 1;
+                    hold(out, Some(c.day));
+                    report.error(format!("{} {} held: {e}", kind.as_str(), c.api_id));
+                    continue;
+                }
+            };
+            let doc = match Document::from_record(kind, &detail) {
+                Ok(d) => d,
+                Err(e) => {
+                    report.held += 1;
+                    hold(out, Some(c.day));
+                    report.error(format!(
+                        "{} {} held: detail {e}: {}",
+                        kind.as_str(),
+                        c.api_id,
+                        snippet(&detail)
+                    ));
+                    continue;
+                }
+            };
+            report.fetched += 1;
+            let body_text = html_text(&doc.body_html);
+            let keywords = deps.matcher.matches(&[
+                doc.heading.as_deref().unwrap_or(""),
+                doc.question_text.as_deref().unwrap_or(""),
+                &body_text,
+            ]);
+            let fp = c.fingerprint.clone();
+            let outcome =
+                with_store(deps, move |s| s.save_document(&doc, &fp, &keywords, now)).await?;
+            match outcome {
+                SaveOutcome::NotMatched => {}
+                SaveOutcome::New => {
+                    report.matched += 1;
+                    report.stored_new += 1;
+                }
+                SaveOutcome::NewVersion(_) => {
+                    report.matched += 1;
+                    report.stored_versions += 1;
+                }
+                SaveOutcome::Unchanged => report.matched += 1,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The house and answering-body filters, applied locally as well as in the query.
+fn wanted(watch: &WatchSettings, doc: &Document) -> bool {
+    let house_ok = watch.houses.is_empty()
+        || doc
+            .house
+            .as_ref()
+            .is_some_and(|h| watch.houses.iter().any(|w| w == h));
+    let body_ok = watch.answering_bodies.is_empty()
+        || doc
+            .answering_body_id
+            .is_some_and(|b| watch.answering_bodies.contains(&b));
+    house_ok && body_ok
+}
+
+fn hold(out: &mut WindowOutcome, day: Option<NaiveDate>) {
+    match day {
+        Some(d) => out.earliest_held = Some(out.earliest_held.map_or(d, |e| e.min(d))),
+        None => out.incomplete = true,
+    }
+}
+
+/// The day of a record we could not read, if its date field can still be found.
+fn record_day(record: &serde_json::Value, query: &ListQuery) -> Option<NaiveDate> {
+    let value = record.get("value").unwrap_or(record);
+    let key = match (query.kind, query.field) {
+        (DocKind::Statement, _) => "dateMade",
+        (DocKind::Question, DateField::Answered) => "dateAnswered",
+        (DocKind::Question, DateField::Corrected) => "dateAnswerCorrected",
+    };
+    crate::model::parse_api_date(value.get(key).and_then(|v| v.as_str())).or(Some(query.from))
+}
+
+/// A stable fingerprint of a list record (its `value`; serde_json sorts object keys).
+fn fingerprint(record: &serde_json::Value) -> String {
+    let value = record.get("value").unwrap_or(record);
+    let mut h = Fnv64::default();
+    h.write(value.to_string().as_bytes());
+    format!("{:016x}", h.0)
+}
+
+fn snippet(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s,
+    }
+}
+
+/// Runs a store call off the async executor (rusqlite blocks).
+async fn with_store<T, F>(deps: &Deps, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(&mut Store) -> anyhow::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let store = deps.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut s = store
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the store lock was poisoned by an earlier panic"))?;
+        f(&mut s)
+    })
+    .await
+    .context("a store task failed")?
+}

@@ -1,0 +1,594 @@
+//! The SQLite store: the connection, migrations, and every SQL statement pqwatch runs.
+//!
+//! It knows nothing of HTTP, HTML parsing or email. Each public write is one transaction, so a
+//! crash leaves either all of a change or none of it. The database runs in WAL mode with
+//! `synchronous=FULL`: a committed answer survives a power cut, not only a crash.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use crate::model::{official_url, DocKind, Document};
+
+/// Migrations in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("store/migrations/001_initial.sql")];
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// What saving an item did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaveOutcome {
+    /// It matched no keyword and was never stored: only remembered as seen.
+    NotMatched,
+    /// A new item, stored with its first answer version.
+    New,
+    /// A known item whose answer content changed: stored as version `n`.
+    NewVersion(i64),
+    /// A known item whose answer content is what we already hold.
+    Unchanged,
+}
+
+/// One stored item as `answers list` and `answers show` present it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StoredAnswer {
+    pub kind: DocKind,
+    pub id: i64,
+    pub uin: Option<String>,
+    pub house: Option<String>,
+    pub heading: Option<String>,
+    pub date_tabled: Option<NaiveDate>,
+    pub date_answered: Option<NaiveDate>,
+    pub date_corrected: Option<NaiveDate>,
+    pub is_holding: bool,
+    pub is_correction: bool,
+    pub answering_body_id: Option<i64>,
+    pub answering_body: Option<String>,
+    pub asking_member: Option<String>,
+    pub answering_member: Option<String>,
+    pub matched_keywords: Vec<String>,
+    pub url: Option<String>,
+    pub versions: i64,
+}
+
+/// One version of an answer's content.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnswerVersion {
+    pub version: i64,
+    pub stored_at: String,
+    pub is_holding: bool,
+    pub is_correction: bool,
+    pub date_answered: Option<NaiveDate>,
+    pub date_corrected: Option<NaiveDate>,
+    pub answer_html: String,
+}
+
+/// `answers show`: the item, its question, and every version of its answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnswerDetail {
+    #[serde(flatten)]
+    pub answer: StoredAnswer,
+    pub question_text: Option<String>,
+    pub answer_versions: Vec<AnswerVersion>,
+}
+
+impl Store {
+    /// Opens (creating the file and its folder if need be) and migrates the database.
+    pub fn open(path: &Path) -> anyhow::Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating database folder {}", dir.display()))?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        let mut store = Store { conn };
+        store
+            .configure()
+            .with_context(|| format!("setting up database {}", path.display()))?;
+        Ok(store)
+    }
+
+    fn configure(&mut self) -> anyhow::Result<()> {
+        self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.migrate()
+    }
+
+    fn migrate(&mut self) -> anyhow::Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            anyhow::bail!(
+                "the database is at schema version {version}, newer than this pqwatch knows ({}); \
+                 upgrade pqwatch or restore a backup",
+                MIGRATIONS.len()
+            );
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql)
+                .with_context(|| format!("running migration {:03}", i + 1))?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> anyhow::Result<usize> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// The fingerprint of the list record last seen for this item, if any.
+    pub fn seen_fingerprint(&self, kind: DocKind, api_id: i64) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT fingerprint FROM seen WHERE kind = ?1 AND api_id = ?2",
+                params![kind.as_str(), api_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores one item (full detail) in one transaction: the item, a new answer version when its
+    /// content changed, and the list fingerprint that lets the next poll skip it. An item that
+    /// matched no keyword, and was never stored before, is only remembered as seen.
+    pub fn save_document(
+        &mut self,
+        doc: &Document,
+        fingerprint: &str,
+        keywords: &[String],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<SaveOutcome> {
+        let now = now.to_rfc3339();
+        let tx = self.conn.transaction()?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM documents WHERE kind = ?1 AND api_id = ?2",
+                params![doc.kind.as_str(), doc.api_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let outcome = if existing.is_none() && keywords.is_empty() {
+            SaveOutcome::NotMatched
+        } else {
+            let doc_id = upsert_document(&tx, doc, keywords, &now)?;
+            let hash = content_hash(doc);
+            let latest: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT version, content_hash FROM answer_versions
+                     WHERE document_id = ?1 ORDER BY version DESC LIMIT 1",
+                    [doc_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match latest {
+                Some((_, h)) if h == hash => SaveOutcome::Unchanged,
+                latest => {
+                    let version = latest.map_or(1, |(v, _)| v + 1);
+                    tx.execute(
+                        "INSERT INTO answer_versions (document_id, version, body_html, content_hash,
+                             is_holding, is_correction, date_answered, date_corrected, stored_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        params![
+                            doc_id,
+                            version,
+                            doc.body_html,
+                            hash,
+                            doc.is_holding,
+                            doc.is_correction,
+                            doc.date_answered,
+                            doc.date_corrected,
+                            now
+                        ],
+                    )?;
+                    if version == 1 {
+                        SaveOutcome::New
+                    } else {
+                        SaveOutcome::NewVersion(version)
+                    }
+                }
+            }
+        };
+        tx.execute(
+            "INSERT INTO seen (kind, api_id, fingerprint, matched, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (kind, api_id) DO UPDATE SET fingerprint = excluded.fingerprint,
+                 matched = excluded.matched, seen_at = excluded.seen_at",
+            params![
+                doc.kind.as_str(),
+                doc.api_id,
+                fingerprint,
+                outcome != SaveOutcome::NotMatched,
+                now
+            ],
+        )?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Whether this item is already stored (so a change to it is kept even if it no longer matches).
+    pub fn is_stored(&self, kind: DocKind, api_id: i64) -> anyhow::Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM documents WHERE kind = ?1 AND api_id = ?2",
+                params![kind.as_str(), api_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    pub fn cursor(&self, kind: DocKind) -> anyhow::Result<Option<NaiveDate>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT day FROM cursors WHERE kind = ?1",
+                [kind.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn set_cursor(
+        &mut self,
+        kind: DocKind,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO cursors (kind, day, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (kind) DO UPDATE SET day = excluded.day, updated_at = excluded.updated_at",
+            params![kind.as_str(), day, now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    /// The last day of a backfill range known to be fully stored.
+    pub fn backfill_done_through(
+        &self,
+        kind: DocKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> anyhow::Result<Option<NaiveDate>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT done_through FROM backfills WHERE kind = ?1 AND from_day = ?2 AND to_day = ?3",
+                params![kind.as_str(), from, to],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    pub fn set_backfill_done_through(
+        &mut self,
+        kind: DocKind,
+        from: NaiveDate,
+        to: NaiveDate,
+        done_through: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO backfills (kind, from_day, to_day, done_through, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (kind, from_day, to_day) DO UPDATE
+                 SET done_through = excluded.done_through, updated_at = excluded.updated_at",
+            params![kind.as_str(), from, to, done_through, now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    /// Records one finished pass.
+    pub fn record_poll(
+        &mut self,
+        started: DateTime<Utc>,
+        finished: DateTime<Utc>,
+        mode: &str,
+        ok: bool,
+        report_json: &str,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO polls (started_at, finished_at, mode, ok, report_json, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                started.to_rfc3339(),
+                finished.to_rfc3339(),
+                mode,
+                ok,
+                report_json,
+                error
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Stored items answered on or after `since`, newest first.
+    pub fn list_answers(&self, since: Option<NaiveDate>) -> anyhow::Result<Vec<StoredAnswer>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{ANSWER_COLUMNS} WHERE ?1 IS NULL OR d.date_answered >= ?1
+             ORDER BY d.date_answered DESC, d.api_id DESC"
+        ))?;
+        let rows = stmt.query_map([since], answer_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One stored item with every version of its answer.
+    pub fn answer_detail(
+        &self,
+        kind: DocKind,
+        api_id: i64,
+    ) -> anyhow::Result<Option<AnswerDetail>> {
+        let found = self
+            .conn
+            .query_row(
+                &format!("{ANSWER_COLUMNS} WHERE d.kind = ?1 AND d.api_id = ?2"),
+                params![kind.as_str(), api_id],
+                |r| {
+                    Ok((
+                        answer_from_row(r)?,
+                        r.get::<_, i64>("doc_id")?,
+                        r.get("question_text")?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((answer, doc_id, question_text)) = found else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT version, stored_at, is_holding, is_correction, date_answered, date_corrected,
+                    body_html
+             FROM answer_versions WHERE document_id = ?1 ORDER BY version",
+        )?;
+        let answer_versions = stmt
+            .query_map([doc_id], |r| {
+                Ok(AnswerVersion {
+                    version: r.get(0)?,
+                    stored_at: r.get(1)?,
+                    is_holding: r.get(2)?,
+                    is_correction: r.get(3)?,
+                    date_answered: r.get(4)?,
+                    date_corrected: r.get(5)?,
+                    answer_html: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(Some(AnswerDetail {
+            answer,
+            question_text,
+            answer_versions,
+        }))
+    }
+
+    /// Row counts used by tests, benchmarks and status: (items, answer versions, seen).
+    pub fn counts(&self) -> anyhow::Result<(i64, i64, i64)> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM answer_versions),
+                    (SELECT count(*) FROM seen)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?)
+    }
+}
+
+const ANSWER_COLUMNS: &str = "SELECT d.id AS doc_id, d.kind, d.api_id, d.uin, d.house, d.heading,
+        d.date_tabled, d.date_answered, d.date_corrected, d.is_holding, d.is_correction,
+        d.answering_body_id, d.answering_body_name, d.asking_member, d.answering_member,
+        d.matched_keywords, d.question_text,
+        (SELECT count(*) FROM answer_versions v WHERE v.document_id = d.id) AS versions
+     FROM documents d";
+
+fn answer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredAnswer> {
+    let kind_text: String = r.get("kind")?;
+    let kind = DocKind::parse(&kind_text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown kind {kind_text:?}").into(),
+        )
+    })?;
+    let keywords: String = r.get("matched_keywords")?;
+    let date_tabled: Option<NaiveDate> = r.get("date_tabled")?;
+    let uin: Option<String> = r.get("uin")?;
+    Ok(StoredAnswer {
+        kind,
+        id: r.get("api_id")?,
+        url: official_url(kind, date_tabled, uin.as_deref()),
+        uin,
+        house: r.get("house")?,
+        heading: r.get("heading")?,
+        date_tabled,
+        date_answered: r.get("date_answered")?,
+        date_corrected: r.get("date_corrected")?,
+        is_holding: r.get("is_holding")?,
+        is_correction: r.get("is_correction")?,
+        answering_body_id: r.get("answering_body_id")?,
+        answering_body: r.get("answering_body_name")?,
+        asking_member: r.get("asking_member")?,
+        answering_member: r.get("answering_member")?,
+        matched_keywords: serde_json::from_str(&keywords).unwrap_or_default(),
+        versions: r.get("versions")?,
+    })
+}
+
+fn upsert_document(
+    tx: &Transaction<'_>,
+    doc: &Document,
+    keywords: &[String],
+    now: &str,
+) -> anyhow::Result<i64> {
+    let keywords = serde_json::to_string(keywords)?;
+    let raw = serde_json::to_string(&doc.raw)?;
+    Ok(tx.query_row(
+        "INSERT INTO documents (kind, api_id, uin, house, heading, question_text, date_tabled,
+             date_answered, date_corrected, is_holding, is_correction, answering_body_id,
+             answering_body_name, asking_member, answering_member, matched_keywords, raw_json,
+             first_seen_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)
+         ON CONFLICT (kind, api_id) DO UPDATE SET
+             uin = excluded.uin, house = excluded.house, heading = excluded.heading,
+             question_text = excluded.question_text, date_tabled = excluded.date_tabled,
+             date_answered = excluded.date_answered, date_corrected = excluded.date_corrected,
+             is_holding = excluded.is_holding, is_correction = excluded.is_correction,
+             answering_body_id = excluded.answering_body_id,
+             answering_body_name = excluded.answering_body_name,
+             asking_member = excluded.asking_member, answering_member = excluded.answering_member,
+             matched_keywords = CASE WHEN excluded.matched_keywords = '[]'
+                 THEN documents.matched_keywords ELSE excluded.matched_keywords END,
+             raw_json = excluded.raw_json, updated_at = excluded.updated_at
+         RETURNING id",
+        params![
+            doc.kind.as_str(),
+            doc.api_id,
+            doc.uin,
+            doc.house,
+            doc.heading,
+            doc.question_text,
+            doc.date_tabled,
+            doc.date_answered,
+            doc.date_corrected,
+            doc.is_holding,
+            doc.is_correction,
+            doc.answering_body_id,
+            doc.answering_body_name,
+            doc.asking_member,
+            doc.answering_member,
+            keywords,
+            raw,
+            now
+        ],
+        |r| r.get(0),
+    )?)
+}
+
+/// What makes two versions of an answer different: its HTML and whether it is a holding answer.
+fn content_hash(doc: &Document) -> String {
+    let mut h = Fnv64::default();
+    h.write(doc.body_html.as_bytes());
+    h.write(&[doc.is_holding as u8]);
+    format!("{:016x}", h.0)
+}
+
+/// FNV-1a, 64 bit: a stable, dependency-free hash for change detection (not for security).
+pub struct Fnv64(pub u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    pub fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Document;
+
+    fn doc(id: i64, html: &str) -> Document {
+        let rec = serde_json::json!({"value": {"id": id, "uin": "1", "house": "Commons",
+            "heading": "Prisons", "dateTabled": "2024-01-01T00:00:00",
+            "dateAnswered": "2024-01-05T00:00:00", "answerText": html}});
+        Document::from_record(DocKind::Question, &rec).unwrap()
+    }
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sub/db.sqlite")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn opening_creates_the_folder_runs_migrations_and_uses_wal() {
+        let (dir, store) = open();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len());
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(store);
+        let again = Store::open(&dir.path().join("sub/db.sqlite")).unwrap();
+        assert_eq!(again.schema_version().unwrap(), MIGRATIONS.len());
+    }
+
+    #[test]
+    fn a_new_version_is_stored_only_when_the_content_changes() {
+        let (_d, mut s) = open();
+        let now = Utc::now();
+        let kw = vec!["prison".to_owned()];
+        assert_eq!(
+            s.save_document(&doc(1, "<p>a</p>"), "f1", &kw, now)
+                .unwrap(),
+            SaveOutcome::New
+        );
+        assert_eq!(
+            s.save_document(&doc(1, "<p>a</p>"), "f2", &kw, now)
+                .unwrap(),
+            SaveOutcome::Unchanged
+        );
+        assert_eq!(
+            s.save_document(&doc(1, "<p>b</p>"), "f3", &kw, now)
+                .unwrap(),
+            SaveOutcome::NewVersion(2)
+        );
+        assert_eq!(s.counts().unwrap(), (1, 2, 1));
+        assert_eq!(
+            s.seen_fingerprint(DocKind::Question, 1).unwrap().as_deref(),
+            Some("f3")
+        );
+    }
+
+    #[test]
+    fn an_unmatched_item_is_remembered_but_not_stored() {
+        let (_d, mut s) = open();
+        let out = s.save_document(&doc(2, "x"), "f", &[], Utc::now()).unwrap();
+        assert_eq!(out, SaveOutcome::NotMatched);
+        assert_eq!(s.counts().unwrap(), (0, 0, 1));
+        assert!(!s.is_stored(DocKind::Question, 2).unwrap());
+    }
+
+    #[test]
+    fn a_stored_item_keeps_its_new_versions_even_when_it_stops_matching() {
+        let (_d, mut s) = open();
+        let kw = vec!["prison".to_owned()];
+        s.save_document(&doc(3, "a"), "f", &kw, Utc::now()).unwrap();
+        let out = s.save_document(&doc(3, "b"), "g", &[], Utc::now()).unwrap();
+        assert_eq!(out, SaveOutcome::NewVersion(2));
+        let detail = s.answer_detail(DocKind::Question, 3).unwrap().unwrap();
+        assert_eq!(detail.answer.matched_keywords, kw);
+        assert_eq!(detail.answer_versions.len(), 2);
+    }
+
+    #[test]
+    fn a_newer_schema_than_this_binary_knows_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = format!("{:#}", Store::open(&path).err().unwrap());
+        assert!(err.contains("newer than this pqwatch knows"), "{err}");
+    }
+}
