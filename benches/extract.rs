@@ -1,1 +1,2 @@
+//! Extraction throughput benchmark (issue 3): not written yet.
 fn main() {}

@@ -287,10 +287,10 @@ async fn ingest_page(
     progress: &Progress,
 ) -> anyhow::Result<()> {
     let kind = query.kind;
-    let mut candidates = Vec::new();
+    let mut listed = Vec::new();
     for record in records {
         progress.inc(1);
-        let listed = match Document::from_record(kind, &record) {
+        let doc = match Document::from_record(kind, &record) {
             Ok(d) => d,
             Err(e) => {
                 report.held += 1;
@@ -303,101 +303,117 @@ async fn ingest_page(
                 continue;
             }
         };
-        if !done.insert((kind, listed.api_id)) {
+        if !done.insert((kind, doc.api_id)) {
             continue;
         }
         report.seen += 1;
-        if !wanted(&deps.watch, &listed) {
-            continue;
-        }
-        let fingerprint = fingerprint(&record);
-        let id = listed.api_id;
-        let seen = with_store(deps, move |s| s.seen_fingerprint(kind, id)).await?;
-        if seen.as_deref() == Some(fingerprint.as_str()) {
-            report.unchanged_listing += 1;
+        if !wanted(&deps.watch, &doc) {
             continue;
         }
         let day = match query.field {
-            DateField::Answered => listed.date_answered,
-            DateField::Corrected => listed.date_corrected,
+            DateField::Answered => doc.date_answered,
+            DateField::Corrected => doc.date_corrected,
         }
         .unwrap_or(query.from);
-        candidates.push(Candidate {
-            api_id: id,
-            fingerprint,
+        listed.push(Candidate {
+            api_id: doc.api_id,
+            fingerprint: fingerprint(&record),
             day,
         });
     }
+    let listed_count = listed.len();
+    let ids: Vec<i64> = listed.iter().map(|c| c.api_id).collect();
+    let seen = with_store(deps, move |s| s.seen_fingerprints(kind, &ids)).await?;
+    let candidates: Vec<Candidate> = listed
+        .into_iter()
+        .filter(|c| seen.get(&c.api_id) != Some(&c.fingerprint))
+        .collect();
+    report.unchanged_listing += (listed_count - candidates.len()) as u64;
 
-    for batch in candidates.chunks(deps.concurrency.max(1)) {
-        if deps.stop.load(Ordering::Relaxed) {
-            out.incomplete = true;
-            return Ok(());
-        }
-        let mut set = JoinSet::new();
-        for (i, c) in batch.iter().enumerate() {
+    // Details, at most `concurrency` in flight; on shutdown, no new ones are started.
+    let mut results: Vec<Option<Result<serde_json::Value, FetchError>>> =
+        candidates.iter().map(|_| None).collect();
+    let mut set = JoinSet::new();
+    let mut next = 0;
+    loop {
+        while next < candidates.len()
+            && set.len() < deps.concurrency.max(1)
+            && !deps.stop.load(Ordering::Relaxed)
+        {
             let client = deps.client.clone();
-            let id = c.api_id;
+            let id = candidates[next].api_id;
+            let i = next;
             set.spawn(async move { (i, client.detail(kind, id).await) });
+            next += 1;
         }
-        let mut results: Vec<(usize, Result<serde_json::Value, FetchError>)> =
-            Vec::with_capacity(batch.len());
-        while let Some(joined) = set.join_next().await {
-            results.push(joined.context("a detail request task failed")?);
-        }
-        results.sort_by_key(|(i, _)| *i);
-        for (i, result) in results {
-            let c = &batch[i];
-            let detail = match result {
-                Ok(v) => v,
-                Err(e @ FetchError::Permanent { .. }) => {
-                    report.skipped += 1;
-                    report.error(format!("{} {} skipped: {e}", kind.as_str(), c.api_id));
-                    continue;
-                }
-                Err(e) => {
-                    report.held += 1;
-                    hold(out, Some(c.day));
-                    report.error(format!("{} {} held: {e}", kind.as_str(), c.api_id));
-                    continue;
-                }
-            };
-            let doc = match Document::from_record(kind, &detail) {
-                Ok(d) => d,
-                Err(e) => {
-                    report.held += 1;
-                    hold(out, Some(c.day));
-                    report.error(format!(
-                        "{} {} held: detail {e}: {}",
-                        kind.as_str(),
-                        c.api_id,
-                        snippet(&detail)
-                    ));
-                    continue;
-                }
-            };
-            report.fetched += 1;
-            let body_text = html_text(&doc.body_html);
-            let keywords = deps.matcher.matches(&[
-                doc.heading.as_deref().unwrap_or(""),
-                doc.question_text.as_deref().unwrap_or(""),
-                &body_text,
-            ]);
-            let fp = c.fingerprint.clone();
-            let outcome =
-                with_store(deps, move |s| s.save_document(&doc, &fp, &keywords, now)).await?;
-            match outcome {
-                SaveOutcome::NotMatched => {}
-                SaveOutcome::New => {
-                    report.matched += 1;
-                    report.stored_new += 1;
-                }
-                SaveOutcome::NewVersion(_) => {
-                    report.matched += 1;
-                    report.stored_versions += 1;
-                }
-                SaveOutcome::Unchanged => report.matched += 1,
+        match set.join_next().await {
+            Some(joined) => {
+                let (i, r) = joined.context("a detail request task failed")?;
+                results[i] = Some(r);
             }
+            None => break,
+        }
+    }
+
+    let mut items = Vec::new();
+    for (c, result) in candidates.iter().zip(results) {
+        let detail = match result {
+            None => {
+                out.incomplete = true;
+                continue;
+            }
+            Some(Ok(v)) => v,
+            Some(Err(e @ FetchError::Permanent { .. })) => {
+                report.skipped += 1;
+                report.error(format!("{} {} skipped: {e}", kind.as_str(), c.api_id));
+                continue;
+            }
+            Some(Err(e)) => {
+                report.held += 1;
+                hold(out, Some(c.day));
+                report.error(format!("{} {} held: {e}", kind.as_str(), c.api_id));
+                continue;
+            }
+        };
+        let doc = match Document::from_record(kind, &detail) {
+            Ok(d) => d,
+            Err(e) => {
+                report.held += 1;
+                hold(out, Some(c.day));
+                report.error(format!(
+                    "{} {} held: detail {e}: {}",
+                    kind.as_str(),
+                    c.api_id,
+                    snippet(&detail)
+                ));
+                continue;
+            }
+        };
+        report.fetched += 1;
+        let body_text = html_text(&doc.body_html);
+        let keywords = deps.matcher.matches(&[
+            doc.heading.as_deref().unwrap_or(""),
+            doc.question_text.as_deref().unwrap_or(""),
+            &body_text,
+        ]);
+        items.push((doc, c.fingerprint.clone(), keywords));
+    }
+    if items.is_empty() {
+        return Ok(());
+    }
+    let outcomes = with_store(deps, move |s| s.save_documents(&items, now)).await?;
+    for outcome in outcomes {
+        match outcome {
+            SaveOutcome::NotMatched => {}
+            SaveOutcome::New => {
+                report.matched += 1;
+                report.stored_new += 1;
+            }
+            SaveOutcome::NewVersion(_) => {
+                report.matched += 1;
+                report.stored_versions += 1;
+            }
+            SaveOutcome::Unchanged => report.matched += 1,
         }
     }
     Ok(())
@@ -451,7 +467,7 @@ fn snippet(v: &serde_json::Value) -> String {
     }
 }
 
-/// Runs a store call off the async executor (rusqlite blocks).
+/// Runs a store call off the async executor (SQLite calls block).
 async fn with_store<T, F>(deps: &Deps, f: F) -> anyhow::Result<T>
 where
     F: FnOnce(&mut Store) -> anyhow::Result<T> + Send + 'static,

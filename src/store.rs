@@ -128,92 +128,45 @@ impl Store {
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
-    /// The fingerprint of the list record last seen for this item, if any.
-    pub fn seen_fingerprint(&self, kind: DocKind, api_id: i64) -> anyhow::Result<Option<String>> {
-        Ok(self
+    /// The fingerprints last seen for these items (absent: never seen).
+    pub fn seen_fingerprints(
+        &self,
+        kind: DocKind,
+        api_ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashMap<i64, String>> {
+        let mut stmt = self
             .conn
-            .query_row(
-                "SELECT fingerprint FROM seen WHERE kind = ?1 AND api_id = ?2",
-                params![kind.as_str(), api_id],
-                |r| r.get(0),
-            )
-            .optional()?)
+            .prepare_cached("SELECT fingerprint FROM seen WHERE kind = ?1 AND api_id = ?2")?;
+        let mut out = std::collections::HashMap::new();
+        for id in api_ids {
+            if let Some(fp) = stmt
+                .query_row(params![kind.as_str(), id], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                out.insert(*id, fp);
+            }
+        }
+        Ok(out)
     }
 
-    /// Stores one item (full detail) in one transaction: the item, a new answer version when its
-    /// content changed, and the list fingerprint that lets the next poll skip it. An item that
-    /// matched no keyword, and was never stored before, is only remembered as seen.
-    pub fn save_document(
+    /// Stores a page of items (full detail) in one transaction: each item, a new answer version
+    /// when its content changed, and the list fingerprint that lets the next poll skip it. An
+    /// item that matched no keyword, and was never stored before, is only remembered as seen.
+    /// One transaction a page, not an item: a commit is an fsync, and a crash loses at most the
+    /// page in hand, which the next pass fetches again.
+    pub fn save_documents(
         &mut self,
-        doc: &Document,
-        fingerprint: &str,
-        keywords: &[String],
+        items: &[(Document, String, Vec<String>)],
         now: DateTime<Utc>,
-    ) -> anyhow::Result<SaveOutcome> {
+    ) -> anyhow::Result<Vec<SaveOutcome>> {
         let now = now.to_rfc3339();
         let tx = self.conn.transaction()?;
-        let existing: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM documents WHERE kind = ?1 AND api_id = ?2",
-                params![doc.kind.as_str(), doc.api_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let outcome = if existing.is_none() && keywords.is_empty() {
-            SaveOutcome::NotMatched
-        } else {
-            let doc_id = upsert_document(&tx, doc, keywords, &now)?;
-            let hash = content_hash(doc);
-            let latest: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT version, content_hash FROM answer_versions
-                     WHERE document_id = ?1 ORDER BY version DESC LIMIT 1",
-                    [doc_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            match latest {
-                Some((_, h)) if h == hash => SaveOutcome::Unchanged,
-                latest => {
-                    let version = latest.map_or(1, |(v, _)| v + 1);
-                    tx.execute(
-                        "INSERT INTO answer_versions (document_id, version, body_html, content_hash,
-                             is_holding, is_correction, date_answered, date_corrected, stored_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                        params![
-                            doc_id,
-                            version,
-                            doc.body_html,
-                            hash,
-                            doc.is_holding,
-                            doc.is_correction,
-                            doc.date_answered,
-                            doc.date_corrected,
-                            now
-                        ],
-                    )?;
-                    if version == 1 {
-                        SaveOutcome::New
-                    } else {
-                        SaveOutcome::NewVersion(version)
-                    }
-                }
-            }
-        };
-        tx.execute(
-            "INSERT INTO seen (kind, api_id, fingerprint, matched, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (kind, api_id) DO UPDATE SET fingerprint = excluded.fingerprint,
-                 matched = excluded.matched, seen_at = excluded.seen_at",
-            params![
-                doc.kind.as_str(),
-                doc.api_id,
-                fingerprint,
-                outcome != SaveOutcome::NotMatched,
-                now
-            ],
-        )?;
+        let outcomes = items
+            .iter()
+            .map(|(doc, fp, kw)| save_in(&tx, doc, fp, kw, &now))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         tx.commit()?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     /// Whether this item is already stored (so a change to it is kept even if it no longer matches).
@@ -424,6 +377,72 @@ fn answer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredAnswer> {
     })
 }
 
+fn save_in(
+    tx: &Transaction<'_>,
+    doc: &Document,
+    fingerprint: &str,
+    keywords: &[String],
+    now: &str,
+) -> anyhow::Result<SaveOutcome> {
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM documents WHERE kind = ?1 AND api_id = ?2")?
+        .query_row(params![doc.kind.as_str(), doc.api_id], |r| r.get(0))
+        .optional()?;
+    let outcome = if existing.is_none() && keywords.is_empty() {
+        SaveOutcome::NotMatched
+    } else {
+        let doc_id = upsert_document(tx, doc, keywords, now)?;
+        let hash = content_hash(doc);
+        let latest: Option<(i64, String)> = tx
+            .prepare_cached(
+                "SELECT version, content_hash FROM answer_versions
+                 WHERE document_id = ?1 ORDER BY version DESC LIMIT 1",
+            )?
+            .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match latest {
+            Some((_, h)) if h == hash => SaveOutcome::Unchanged,
+            latest => {
+                let version = latest.map_or(1, |(v, _)| v + 1);
+                tx.prepare_cached(
+                    "INSERT INTO answer_versions (document_id, version, body_html, content_hash,
+                         is_holding, is_correction, date_answered, date_corrected, stored_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    doc_id,
+                    version,
+                    doc.body_html,
+                    hash,
+                    doc.is_holding,
+                    doc.is_correction,
+                    doc.date_answered,
+                    doc.date_corrected,
+                    now
+                ])?;
+                if version == 1 {
+                    SaveOutcome::New
+                } else {
+                    SaveOutcome::NewVersion(version)
+                }
+            }
+        }
+    };
+    tx.prepare_cached(
+        "INSERT INTO seen (kind, api_id, fingerprint, matched, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (kind, api_id) DO UPDATE SET fingerprint = excluded.fingerprint,
+             matched = excluded.matched, seen_at = excluded.seen_at",
+    )?
+    .execute(params![
+        doc.kind.as_str(),
+        doc.api_id,
+        fingerprint,
+        outcome != SaveOutcome::NotMatched,
+        now
+    ])?;
+    Ok(outcome)
+}
+
 fn upsert_document(
     tx: &Transaction<'_>,
     doc: &Document,
@@ -432,7 +451,7 @@ fn upsert_document(
 ) -> anyhow::Result<i64> {
     let keywords = serde_json::to_string(keywords)?;
     let raw = serde_json::to_string(&doc.raw)?;
-    Ok(tx.query_row(
+    Ok(tx.prepare_cached(
         "INSERT INTO documents (kind, api_id, uin, house, heading, question_text, date_tabled,
              date_answered, date_corrected, is_holding, is_correction, answering_body_id,
              answering_body_name, asking_member, answering_member, matched_keywords, raw_json,
@@ -450,6 +469,8 @@ fn upsert_document(
                  THEN documents.matched_keywords ELSE excluded.matched_keywords END,
              raw_json = excluded.raw_json, updated_at = excluded.updated_at
          RETURNING id",
+    )?
+    .query_row(
         params![
             doc.kind.as_str(),
             doc.api_id,
@@ -512,6 +533,11 @@ mod tests {
         Document::from_record(DocKind::Question, &rec).unwrap()
     }
 
+    fn save(s: &mut Store, d: Document, fp: &str, kw: &[String]) -> SaveOutcome {
+        s.save_documents(&[(d, fp.to_owned(), kw.to_vec())], Utc::now())
+            .unwrap()[0]
+    }
+
     fn open() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("sub/db.sqlite")).unwrap();
@@ -535,26 +561,25 @@ mod tests {
     #[test]
     fn a_new_version_is_stored_only_when_the_content_changes() {
         let (_d, mut s) = open();
-        let now = Utc::now();
         let kw = vec!["prison".to_owned()];
         assert_eq!(
-            s.save_document(&doc(1, "<p>a</p>"), "f1", &kw, now)
-                .unwrap(),
+            save(&mut s, doc(1, "<p>a</p>"), "f1", &kw),
             SaveOutcome::New
         );
         assert_eq!(
-            s.save_document(&doc(1, "<p>a</p>"), "f2", &kw, now)
-                .unwrap(),
+            save(&mut s, doc(1, "<p>a</p>"), "f2", &kw),
             SaveOutcome::Unchanged
         );
         assert_eq!(
-            s.save_document(&doc(1, "<p>b</p>"), "f3", &kw, now)
-                .unwrap(),
+            save(&mut s, doc(1, "<p>b</p>"), "f3", &kw),
             SaveOutcome::NewVersion(2)
         );
         assert_eq!(s.counts().unwrap(), (1, 2, 1));
         assert_eq!(
-            s.seen_fingerprint(DocKind::Question, 1).unwrap().as_deref(),
+            s.seen_fingerprints(DocKind::Question, &[1])
+                .unwrap()
+                .get(&1)
+                .map(String::as_str),
             Some("f3")
         );
     }
@@ -562,7 +587,7 @@ mod tests {
     #[test]
     fn an_unmatched_item_is_remembered_but_not_stored() {
         let (_d, mut s) = open();
-        let out = s.save_document(&doc(2, "x"), "f", &[], Utc::now()).unwrap();
+        let out = save(&mut s, doc(2, "x"), "f", &[]);
         assert_eq!(out, SaveOutcome::NotMatched);
         assert_eq!(s.counts().unwrap(), (0, 0, 1));
         assert!(!s.is_stored(DocKind::Question, 2).unwrap());
@@ -572,8 +597,8 @@ mod tests {
     fn a_stored_item_keeps_its_new_versions_even_when_it_stops_matching() {
         let (_d, mut s) = open();
         let kw = vec!["prison".to_owned()];
-        s.save_document(&doc(3, "a"), "f", &kw, Utc::now()).unwrap();
-        let out = s.save_document(&doc(3, "b"), "g", &[], Utc::now()).unwrap();
+        save(&mut s, doc(3, "a"), "f", &kw);
+        let out = save(&mut s, doc(3, "b"), "g", &[]);
         assert_eq!(out, SaveOutcome::NewVersion(2));
         let detail = s.answer_detail(DocKind::Question, 3).unwrap().unwrap();
         assert_eq!(detail.answer.matched_keywords, kw);

@@ -1,1 +1,7 @@
+//! The single integration test binary: every module below is one boundary of pqwatch.
 
+mod support;
+
+mod cli;
+mod ingest;
+mod tidy;

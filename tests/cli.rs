@@ -1,0 +1,251 @@
+//! The `pqwatch` binary as a user runs it: exit codes, messages, JSON output, and a backfill
+//! killed half-way and run again.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::fake_api::FakeApi;
+use crate::support::{corpus_question, question};
+
+fn pqwatch(api: &str, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pqwatch"));
+    cmd.args(args)
+        .arg("--config")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pqwatch.toml"))
+        .env_remove("RUST_LOG")
+        .env("PQWATCH_API_BASE_URL", api)
+        .env("PQWATCH_API_MAX_RPS", "1000")
+        .env("PQWATCH_API_TIMEOUT_SECS", "2")
+        .env("PQWATCH_API_RETRY_BASE_MS", "20")
+        .env("PQWATCH_API_STATEMENTS", "false")
+        .env("PQWATCH_DATABASE_PATH", dir.join("db.sqlite"));
+    cmd
+}
+
+fn run(api: &str, dir: &Path, args: &[&str]) -> Output {
+    pqwatch(api, dir, args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn answers_list_json_carries_the_fields_scripts_rely_on() {
+    let api = FakeApi::start();
+    api.set_questions(vec![corpus_question(
+        "2024-02-01-prison-officers-dismissal",
+        1689000,
+        "2024-02-01",
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = api.base_url();
+    let o = run(
+        &url,
+        dir.path(),
+        &[
+            "poll",
+            "--once",
+            "--from",
+            "2024-01-29",
+            "--to",
+            "2024-02-02",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = run(
+        &url,
+        dir.path(),
+        &["answers", "list", "--since", "2024-01-01", "--json"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = &list[0];
+    assert_eq!(a["id"], 1689000);
+    assert_eq!(a["uin"], "1699000");
+    assert_eq!(a["house"], "Commons");
+    assert_eq!(a["date_tabled"], "2024-02-01");
+    assert_eq!(a["date_answered"], "2024-02-01");
+    assert_eq!(a["heading"], "Prison Officers: Dismissal");
+    assert_eq!(a["answering_body"], "Ministry of Justice");
+    assert_eq!(a["answering_body_id"], 54);
+    assert_eq!(
+        a["url"],
+        "https://questions-statements.parliament.uk/written-questions/detail/2024-02-01/1699000"
+    );
+
+    let o = run(
+        &url,
+        dir.path(),
+        &["answers", "list", "--since", "2024-02-02", "--json"],
+    );
+    let later: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(later.as_array().unwrap().len(), 0);
+
+    let o = run(&url, dir.path(), &["answers", "show", "1689000", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["id"], 1689000);
+    assert!(d["question_text"].as_str().unwrap().contains("dismissed"));
+    assert!(d["answer_versions"][0]["answer_html"]
+        .as_str()
+        .unwrap()
+        .contains("<td>2023</td>"));
+}
+
+#[test]
+fn showing_an_unknown_answer_is_a_usage_error_that_says_how_to_find_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run("http://127.0.0.1:9", dir.path(), &["answers", "show", "42"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("answers list"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_bad_setting_exits_2_naming_the_key_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pqwatch("http://127.0.0.1:9", dir.path(), &["poll", "--once"])
+        .env("PQWATCH_API_PAGE_SIZE", "0")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("[api.page_size]") && e.contains("fix:"), "{e}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_pqwatch"))
+        .args(["--config", "/nonexistent.toml", "poll", "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_command_lines_exit_2_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "http://127.0.0.1:9";
+    let o = run(url, dir.path(), &["poll"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--once"), "{}", stderr(&o));
+
+    let o = run(
+        url,
+        dir.path(),
+        &[
+            "poll",
+            "--once",
+            "--from",
+            "2024-02-02",
+            "--to",
+            "2024-02-01",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("after --to"), "{}", stderr(&o));
+
+    let o = run(
+        url,
+        dir.path(),
+        &[
+            "poll",
+            "--once",
+            "--from",
+            "02/01/2024",
+            "--to",
+            "2024-02-01",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+
+    let o = run(url, dir.path(), &["poll", "--once", "--from", "2024-02-01"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_poll_that_cannot_reach_the_api_exits_1_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pqwatch("http://127.0.0.1:9", dir.path(), &["poll", "--once"])
+        .env("PQWATCH_API_MAX_RETRIES", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("retried on the next pass"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_backfill_killed_half_way_then_run_again_stores_every_answer_exactly_once() {
+    let api = FakeApi::start();
+    let qs: Vec<Value> = (0..40)
+        .map(|i| {
+            question(
+                500 + i,
+                &format!("2024-01-{:02}", 1 + i % 28),
+                "Prisons: Staff",
+                &format!("<p>Prison officers in post: {}</p>", 1000 + i),
+            )
+        })
+        .collect();
+    api.set_questions(qs);
+    api.state.lock().unwrap().detail_delay = Duration::from_millis(60);
+    let dir = tempfile::tempdir().unwrap();
+    let url = api.base_url();
+    let args = [
+        "poll",
+        "--once",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-01-31",
+    ];
+
+    let mut child = pqwatch(&url, dir.path(), &args)
+        .env("PQWATCH_API_CONCURRENCY", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once some, but not all, details have been fetched.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let details = api.requests().iter().filter(|p| !p.contains('?')).count();
+        if details >= 15 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let first_details = api.requests().iter().filter(|p| !p.contains('?')).count();
+    assert!(
+        first_details < 40,
+        "killed before the end ({first_details})"
+    );
+
+    api.state.lock().unwrap().detail_delay = Duration::ZERO;
+    let o = run(&url, dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = run(&url, dir.path(), &["answers", "list", "--json"]);
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    let mut ids: Vec<i64> = list.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, (500..540).collect::<Vec<_>>());
+    assert!(
+        list.iter().all(|a| a["versions"] == 1),
+        "no answer stored twice"
+    );
+    let all_details = api.requests().iter().filter(|p| !p.contains('?')).count();
+    assert!(
+        all_details < 40 + first_details,
+        "the re-run resumed rather than starting again ({all_details})"
+    );
+}
