@@ -30,12 +30,62 @@ pub struct IncompletePass {
     pub pages: u64,
 }
 
-pub async fn execute(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+/// Carries out the command. The config is loaded only by commands that need it, so
+/// `pqwatch extract` works anywhere.
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let settings = || Settings::load(&cli.config, std::env::vars());
+    if let Command::Extract { ref file, json } = cli.command {
+        return extract(file, json);
+    }
+    let settings = settings()?;
     match cli.command {
         Command::Run => run(settings).await,
         Command::Poll(args) => poll(settings, args).await,
         Command::Answers(cmd) => answers(settings, cmd),
+        Command::Extract { .. } => unreachable!("handled above"),
     }
+}
+
+/// `pqwatch extract FILE`: no config, database or network is touched.
+fn extract(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| {
+            UsageError(format!(
+                "cannot read {}: {e}; give a single-question API response (JSON) or an HTML file",
+                file.display()
+            ))
+        })?
+    };
+    let trimmed = text.trim_start();
+    let result = if trimmed.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(trimmed)
+            .map_err(|e| UsageError(format!("{} is not valid JSON: {e}", file.display())))?;
+        let value = v.get("value").unwrap_or(&v);
+        let html = value
+            .get("answerText")
+            .or_else(|| value.get("text"))
+            .or_else(|| value.get("answer_html"))
+            .and_then(|h| h.as_str())
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "{} has no answerText: give a single-question API response ({{\"value\": {{...}}}})",
+                    file.display()
+                ))
+            })?;
+        crate::extract::extract(html)
+    } else if trimmed.starts_with('<') {
+        crate::extract::extract(&text)
+    } else {
+        crate::extract::extract_text(&text)
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print!("{}", crate::extract::render::render(&result));
+    }
+    Ok(())
 }
 
 fn open_store(settings: &Settings) -> anyhow::Result<Store> {

@@ -36,6 +36,15 @@ pub enum Command {
     /// Stored answers.
     #[command(subcommand)]
     Answers(AnswersCommand),
+    /// Extract the numeric tables of one answer: FILE is a single-question API response (JSON),
+    /// an HTML fragment, or plain text.
+    Extract {
+        /// The file to read (`-` for standard input).
+        file: PathBuf,
+        /// Print `{"tables":[...]}` instead of a readable rendering.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

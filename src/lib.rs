@@ -6,6 +6,7 @@
 //! - [`model`]: plain shared data (API records, documents).
 //! - [`fetch`]: the Parliament API client (HTTP, paging, rate cap, retries).
 //! - [`watch`]: whole-word keyword matching (pure).
+//! - [`extract`]: answer HTML to tables of typed observations (pure).
 //! - [`store`]: SQLite, migrations, and every SQL statement.
 //! - [`pipeline`]: one pass, the only code that composes the stages.
 //! - [`daemon`]: when passes run (cron in UK time) and shutdown.
@@ -16,6 +17,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod extract;
 pub mod fetch;
 pub mod model;
 pub mod pipeline;

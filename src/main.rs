@@ -8,18 +8,11 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use pqwatch::app::{self, UsageError};
 use pqwatch::cli::Cli;
-use pqwatch::config::{ConfigError, Settings};
+use pqwatch::config::ConfigError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let settings = match Settings::load(&cli.config, std::env::vars()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("pqwatch: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -31,7 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(app::execute(cli, settings)) {
+    match runtime.block_on(app::execute(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pqwatch: {e:#}");

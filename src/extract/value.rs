@@ -1,0 +1,447 @@
+//! Reading one cell or label as the MoJ writes it: numbers with separators, currency, percent and
+//! scale, footnote markers glued on, suppression and nil markers. Pure string functions.
+
+use serde::Serialize;
+
+/// What a data cell holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Number,
+    /// Withheld to protect individuals: `*`, `c`, `[c]`, `[x]`, `<5`, "fewer than 5"…
+    Suppressed,
+    /// None, written as a dash.
+    Nil,
+    /// Not collected or not applicable: `..`, `n/a`, `[z]`.
+    NotAvailable,
+    Text,
+}
+
+/// The unit of a figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Count,
+    Percent,
+    Gbp,
+    Rate,
+}
+
+/// A cell read: its kind, its number, and what the cell itself says about unit and scale.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    pub kind: Kind,
+    pub value: Option<f64>,
+    pub unit: Option<Unit>,
+    /// 1e3, 1e6 or 1e9 when written as `£1.2m`, `£3bn`, `4k`.
+    pub scale: Option<f64>,
+    pub markers: Vec<String>,
+}
+
+/// Collapses white space (including non-breaking spaces) and drops zero-width characters.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        match c {
+            '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}' | '\u{ad}' => {}
+            c if c.is_whitespace() || c == '\u{a0}' => space = true,
+            c => {
+                if space && !out.is_empty() {
+                    out.push(' ');
+                }
+                space = false;
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Splits trailing footnote markers off a label: `Isis (2)` → (`Isis`, [`2`]), `staff1` →
+/// (`staff`, [`1`]), `Thameside [note 3]`, `Total*`, superscript digits.
+pub fn split_markers(label: &str) -> (String, Vec<String>) {
+    let mut s = clean(label);
+    let mut markers = Vec::new();
+    loop {
+        let t = s.trim_end();
+        // (1), [1], [note 1], (a)
+        if let Some(open) = t
+            .strip_suffix(')')
+            .and_then(|x| x.rfind('(').map(|i| (i, ')')))
+            .or_else(|| {
+                t.strip_suffix(']')
+                    .and_then(|x| x.rfind('[').map(|i| (i, ']')))
+            })
+        {
+            let (i, _) = open;
+            let inner = &t[i + 1..t.len() - 1];
+            let inner_t = inner.trim().trim_start_matches("note").trim();
+            if !inner_t.is_empty()
+                && inner_t.len() <= 3
+                && (inner_t.chars().all(|c| c.is_ascii_digit())
+                    || (inner_t.len() == 1 && inner_t.chars().all(|c| c.is_ascii_lowercase())))
+                && i > 0
+            {
+                markers.insert(0, inner_t.to_owned());
+                s = t[..i].trim_end().to_owned();
+                continue;
+            }
+        }
+        // superscripts
+        if let Some(c) = t.chars().last() {
+            if let Some(d) = superscript_digit(c) {
+                markers.insert(0, d.to_string());
+                s = t[..t.len() - c.len_utf8()].to_owned();
+                continue;
+            }
+            if c == '*' && t.len() > 1 {
+                markers.insert(0, "*".into());
+                s = t[..t.len() - 1].trim_end().to_owned();
+                continue;
+            }
+        }
+        // a digit or two glued to a lower-case word: "staff1", "prisoners2"
+        let digits: String = t.chars().rev().take_while(|c| c.is_ascii_digit()).collect();
+        if (1..=2).contains(&digits.len()) {
+            let head = &t[..t.len() - digits.len()];
+            let word: String = head
+                .chars()
+                .rev()
+                .take_while(|c| c.is_alphabetic())
+                .collect();
+            if word.chars().count() >= 3 && word.chars().all(|c| c.is_lowercase()) {
+                markers.insert(0, digits.chars().rev().collect());
+                s = head.to_owned();
+                continue;
+            }
+        }
+        break;
+    }
+    (s.trim().to_owned(), markers)
+}
+
+fn superscript_digit(c: char) -> Option<u32> {
+    match c {
+        '\u{2070}' => Some(0),
+        '\u{b9}' => Some(1),
+        '\u{b2}' => Some(2),
+        '\u{b3}' => Some(3),
+        '\u{2074}'..='\u{2079}' => Some(c as u32 - 0x2070),
+        _ => None,
+    }
+}
+
+/// Reads a data cell.
+pub fn parse_cell(raw: &str) -> Cell {
+    let text = clean(raw);
+    let lower = text.to_lowercase();
+    let plain = |kind| Cell {
+        kind,
+        value: None,
+        unit: None,
+        scale: None,
+        markers: vec![],
+    };
+    if matches!(lower.as_str(), "-" | "–" | "—" | "−" | "nil" | "none") {
+        return plain(Kind::Nil);
+    }
+    if matches!(
+        lower.as_str(),
+        "*" | "**" | "c" | "[c]" | "[x]" | "x" | "~" | "[u]" | "suppressed" | "[low]" | "low"
+    ) || lower.starts_with('<')
+        || lower.starts_with("fewer than")
+        || lower.starts_with("less than")
+        || lower.starts_with("under ")
+    {
+        return plain(Kind::Suppressed);
+    }
+    if matches!(
+        lower.as_str(),
+        ".." | "…"
+            | "n/a"
+            | "na"
+            | "[z]"
+            | "z"
+            | "n.a."
+            | "not available"
+            | "not applicable"
+            | "[na]"
+    ) {
+        return plain(Kind::NotAvailable);
+    }
+    match parse_number(&text) {
+        Some(c) => c,
+        None => plain(Kind::Text),
+    }
+}
+
+/// `9,185`, `-3.5`, `−3.5`, `12%`, `£1.2m`, `£3bn`, `9,185(1)`, `40.8¹`.
+fn parse_number(text: &str) -> Option<Cell> {
+    let (t, markers) = split_value_markers(text);
+    let mut s = t.as_str();
+    let mut unit = None;
+    let mut scale = None;
+    let mut negative = false;
+    if let Some(r) = s.strip_prefix(['-', '\u{2212}', '\u{2013}']) {
+        negative = true;
+        s = r.trim_start();
+    }
+    if let Some(r) = s.strip_prefix('£') {
+        unit = Some(Unit::Gbp);
+        s = r.trim_start();
+    }
+    if let Some(r) = s.strip_suffix('%') {
+        unit = Some(Unit::Percent);
+        s = r.trim_end();
+    }
+    let lower = s.to_ascii_lowercase();
+    for (suffix, factor) in [
+        ("bn", 1e9),
+        ("billion", 1e9),
+        ("million", 1e6),
+        ("m", 1e6),
+        ("k", 1e3),
+    ] {
+        if unit == Some(Unit::Gbp) || suffix != "m" {
+            if let Some(r) = lower.strip_suffix(suffix) {
+                if r.trim_end().ends_with(|c: char| c.is_ascii_digit()) {
+                    scale = Some(factor);
+                    s = s[..r.trim_end().len()].trim_end();
+                    break;
+                }
+            }
+        }
+    }
+    if s.is_empty() || !s.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    // Thousands separators must group by three; a decimal point at most once.
+    let mut digits = String::with_capacity(s.len());
+    let (int_part, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    if int_part.contains(',') {
+        let groups: Vec<&str> = int_part.split(',').collect();
+        let ok = !groups[0].is_empty()
+            && groups[0].len() <= 3
+            && groups[1..].iter().all(|g| g.len() == 3);
+        if !ok {
+            return None;
+        }
+    }
+    for c in int_part.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ',' => {}
+            _ => return None,
+        }
+    }
+    if let Some(f) = frac {
+        if f.is_empty() || !f.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        digits.push('.');
+        digits.push_str(f);
+    }
+    let mut value: f64 = digits.parse().ok()?;
+    if negative {
+        value = -value;
+    }
+    Some(Cell {
+        kind: Kind::Number,
+        value: Some(value),
+        unit,
+        scale,
+        markers,
+    })
+}
+
+/// Footnote markers glued to a value: `9,185(1)`, `12[note 2]`, `40.8¹`, `17*`.
+fn split_value_markers(text: &str) -> (String, Vec<String>) {
+    let mut s = text.trim().to_owned();
+    let mut markers = Vec::new();
+    loop {
+        let t = s.trim_end();
+        if let Some(x) = t.strip_suffix(')').or_else(|| t.strip_suffix(']')) {
+            if let Some(i) = x.rfind(['(', '[']) {
+                let inner = x[i + 1..].trim().trim_start_matches("note").trim();
+                if !inner.is_empty()
+                    && inner.len() <= 3
+                    && inner.chars().all(|c| c.is_ascii_alphanumeric())
+                    && i > 0
+                {
+                    markers.insert(0, inner.to_owned());
+                    s = x[..i].trim_end().to_owned();
+                    continue;
+                }
+            }
+        }
+        if let Some(c) = t.chars().last() {
+            if let Some(d) = superscript_digit(c) {
+                markers.insert(0, d.to_string());
+                s = t[..t.len() - c.len_utf8()].to_owned();
+                continue;
+            }
+            if c == '*' && t.len() > 1 {
+                markers.insert(0, "*".into());
+                s = t[..t.len() - 1].to_owned();
+                continue;
+            }
+        }
+        break;
+    }
+    (s.trim().to_owned(), markers)
+}
+
+/// A unit named in a header, label or caption, if it names exactly one. Whole words only, so
+/// "Moderate" is not a rate.
+pub fn unit_hint(text: &str) -> Option<Unit> {
+    let l = text.to_lowercase();
+    let words: Vec<&str> = l
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |ws: &[&str]| words.iter().any(|w| ws.contains(w));
+    let mut found = Vec::new();
+    if has(&["rate", "rates"]) || l.contains("per 1,000") || l.contains("per 100,000") {
+        found.push(Unit::Rate);
+    }
+    if l.contains('%') || has(&["percent", "percentage", "proportion"]) {
+        found.push(Unit::Percent);
+    }
+    if l.contains('£') || has(&["spend", "spending", "cost", "costs", "expenditure", "gbp"]) {
+        found.push(Unit::Gbp);
+    }
+    if has(&["number", "count", "total"]) {
+        found.push(Unit::Count);
+    }
+    match found.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
+/// A scale named in a header: `£m`, `£000s`, `(£ million)`, `£bn`.
+pub fn scale_hint(text: &str) -> Option<f64> {
+    let l = clean(text).to_lowercase().replace(['(', ')', ' '], "");
+    if !l.contains('£') {
+        return None;
+    }
+    if l.contains("£m") || l.contains("£million") || l.contains("millions") {
+        Some(1e6)
+    } else if l.contains("£bn") || l.contains("£billion") {
+        Some(1e9)
+    } else if l.contains("£000") || l.contains("£k") || l.contains("£thousand") {
+        Some(1e3)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(raw: &str) -> Option<f64> {
+        let c = parse_cell(raw);
+        c.value.filter(|_| c.kind == Kind::Number)
+    }
+
+    #[test]
+    fn numbers_are_read_as_the_moj_writes_them() {
+        assert_eq!(num("9,185"), Some(9185.0));
+        assert_eq!(num("12.15"), Some(12.15));
+        assert_eq!(num("-3"), Some(-3.0));
+        assert_eq!(num("\u{2212}3.5"), Some(-3.5));
+        assert_eq!(num("1,234,567"), Some(1_234_567.0));
+        assert_eq!(num(" 42\u{a0}"), Some(42.0));
+        assert_eq!(num("4\u{200b}2"), Some(42.0));
+        assert_eq!(num("12,34"), None);
+        assert_eq!(num("1.2.3"), None);
+        assert_eq!(num("2017 - present"), None);
+    }
+
+    #[test]
+    fn currency_percent_and_scale_are_kept_apart_from_the_value() {
+        let c = parse_cell("£1.2m");
+        assert_eq!(
+            (c.value, c.unit, c.scale),
+            (Some(1.2), Some(Unit::Gbp), Some(1e6))
+        );
+        let c = parse_cell("12%");
+        assert_eq!((c.value, c.unit), (Some(12.0), Some(Unit::Percent)));
+        let c = parse_cell("£3bn");
+        assert_eq!(c.scale, Some(1e9));
+        assert_eq!(num("5m"), None, "m without £ is not a scale");
+    }
+
+    #[test]
+    fn footnote_markers_glued_to_values_are_split_off() {
+        let c = parse_cell("9,185(1)");
+        assert_eq!(
+            (c.value, c.markers.clone()),
+            (Some(9185.0), vec!["1".to_owned()])
+        );
+        let c = parse_cell("40.8\u{b9}");
+        assert_eq!((c.value, c.markers), (Some(40.8), vec!["1".to_owned()]));
+        let c = parse_cell("17*");
+        assert_eq!((c.value, c.markers), (Some(17.0), vec!["*".to_owned()]));
+    }
+
+    #[test]
+    fn suppression_nil_and_not_available_are_told_apart() {
+        for s in [
+            "*",
+            "c",
+            "[c]",
+            "[x]",
+            "<5",
+            "fewer than 5",
+            "Fewer than 10",
+        ] {
+            assert_eq!(parse_cell(s).kind, Kind::Suppressed, "{s}");
+        }
+        for s in ["-", "–", "—"] {
+            assert_eq!(parse_cell(s).kind, Kind::Nil, "{s}");
+        }
+        for s in ["..", "n/a", "N/A", "[z]"] {
+            assert_eq!(parse_cell(s).kind, Kind::NotAvailable, "{s}");
+        }
+        assert_eq!(parse_cell("Closed in 2019").kind, Kind::Text);
+    }
+
+    #[test]
+    fn label_markers_are_split_off_but_real_names_are_kept() {
+        assert_eq!(split_markers("Isis (2)"), ("Isis".into(), vec!["2".into()]));
+        assert_eq!(split_markers("staff1"), ("staff".into(), vec!["1".into()]));
+        assert_eq!(
+            split_markers("Rate of incidents per 1,000 prisoners2"),
+            (
+                "Rate of incidents per 1,000 prisoners".into(),
+                vec!["2".into()]
+            )
+        );
+        assert_eq!(split_markers("Thameside [note 3]").0, "Thameside");
+        assert_eq!(split_markers("Q1 2024").0, "Q1 2024");
+        assert_eq!(split_markers("Category B1").0, "Category B1");
+        assert_eq!(split_markers("2019").0, "2019");
+        assert_eq!(split_markers("Total*"), ("Total".into(), vec!["*".into()]));
+    }
+
+    #[test]
+    fn units_are_read_from_headers_when_they_name_one() {
+        assert_eq!(
+            unit_hint("Rate of incidents per 1,000 prisoners"),
+            Some(Unit::Rate)
+        );
+        assert_eq!(unit_hint("Number of incidents"), Some(Unit::Count));
+        assert_eq!(unit_hint("£m"), Some(Unit::Gbp));
+        assert_eq!(unit_hint("Percentage of staff"), Some(Unit::Percent));
+        assert_eq!(unit_hint("Number and rate per 1,000 prisoners"), None);
+        assert_eq!(unit_hint("HMP Moderate"), None);
+        assert_eq!(scale_hint("£m"), Some(1e6));
+        assert_eq!(scale_hint("(£000s)"), Some(1e3));
+    }
+}

@@ -1,0 +1,370 @@
+//! The extractor against real answers labelled cell by cell, snapshots of whole extractions,
+//! awkward HTML, and properties over generated tables and arbitrary input.
+
+use pqwatch::extract::value::split_markers;
+use pqwatch::extract::{extract, extract_text, Extraction, Kind, Observation, Unit};
+use proptest::prelude::*;
+use serde_json::Value;
+
+use crate::support::fixture_path;
+
+fn corpus() -> Vec<(String, Value)> {
+    let mut files: Vec<_> = std::fs::read_dir(fixture_path("corpus"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (p.file_stem().unwrap().to_string_lossy().into_owned(), v)
+        })
+        .collect()
+}
+
+fn labels(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| split_markers(s.as_str().unwrap()).0)
+        .collect()
+}
+
+/// Every labelled cell of the corpus is found with its labels, raw text and value; and nothing
+/// but text is extracted beyond them.
+#[test]
+fn every_labelled_cell_of_the_corpus_is_extracted_with_its_labels_and_value() {
+    let mut expected_total = 0;
+    let mut found = 0;
+    let mut misses = Vec::new();
+    for (name, c) in corpus() {
+        let x = extract(c["answer_html"].as_str().unwrap());
+        for e in c["expected"].as_array().unwrap() {
+            expected_total += 1;
+            let t = e["table"].as_u64().unwrap() as usize;
+            let (row, col) = (labels(&e["row"]), labels(&e["column"]));
+            let hit = x.tables.get(t).and_then(|table| {
+                table
+                    .observations
+                    .iter()
+                    .find(|o| o.row == row && o.column == col)
+            });
+            match hit {
+                Some(o) if o.raw == e["raw"] && o.value == e["value"].as_f64() => found += 1,
+                other => misses.push(format!("{name}: {e} → {other:?}")),
+            }
+        }
+        let extracted: usize = x
+            .tables
+            .iter()
+            .map(|t| {
+                t.observations
+                    .iter()
+                    .filter(|o| o.kind != Kind::Text)
+                    .count()
+            })
+            .sum();
+        assert_eq!(
+            extracted,
+            c["expected"].as_array().unwrap().len(),
+            "{name}: extra or missing observations"
+        );
+    }
+    assert!(
+        misses.is_empty(),
+        "{found}/{expected_total}:\n{}",
+        misses.join("\n")
+    );
+    assert!(expected_total >= 100);
+}
+
+#[test]
+fn extractions_of_the_fixture_answers_match_their_reviewed_snapshots() {
+    for (name, c) in corpus() {
+        let x = extract(c["answer_html"].as_str().unwrap());
+        insta::assert_json_snapshot!(format!("corpus__{name}"), x);
+    }
+    let example = std::fs::read_to_string(fixture_path(
+        "written-answer-prison-officer-drug-conveyance.txt",
+    ))
+    .unwrap();
+    insta::assert_json_snapshot!("example__drug_conveyance_text", extract_text(&example));
+}
+
+fn obs<'a>(x: &'a Extraction, row: &[&str], col: &[&str]) -> &'a Observation {
+    x.tables
+        .iter()
+        .flat_map(|t| &t.observations)
+        .find(|o| o.row == row && o.column == col)
+        .unwrap_or_else(|| panic!("no observation at {row:?} × {col:?} in {x:#?}"))
+}
+
+#[test]
+fn section_rows_become_the_outer_row_label_and_set_the_unit() {
+    let c = &corpus()
+        .into_iter()
+        .find(|(n, _)| n.contains("maidstone"))
+        .unwrap()
+        .1;
+    let x = extract(c["answer_html"].as_str().unwrap());
+    let n = obs(&x, &["Number of incidents", "England & Wales"], &["2019"]);
+    assert_eq!((n.value, n.unit), (Some(9185.0), Some(Unit::Count)));
+    assert_eq!(n.period.as_ref().unwrap().key, "2019");
+    let r = obs(
+        &x,
+        &["Rate of incidents per 1,000 prisoners", "Morton Hall"],
+        &["2019"],
+    );
+    assert_eq!((r.value, r.unit), (Some(170.0), Some(Unit::Rate)));
+    assert_eq!(x.tables[0].caption_markers, vec!["1"]);
+    assert!(!x.tables[0].caption.as_ref().unwrap().contains("staff1"));
+}
+
+#[test]
+fn a_unit_row_under_the_periods_gives_pounds_in_millions() {
+    let c = &corpus()
+        .into_iter()
+        .find(|(n, _)| n.contains("probation-spend"))
+        .unwrap()
+        .1;
+    let x = extract(c["answer_html"].as_str().unwrap());
+    let o = obs(
+        &x,
+        &["Probation Delivery Unit (PDU) Oldham"],
+        &["2024-25", "£m"],
+    );
+    assert_eq!(
+        (o.value, o.unit, o.scale),
+        (Some(2.7), Some(Unit::Gbp), Some(1e6))
+    );
+    assert_eq!(o.period.as_ref().unwrap().key, "2024/25");
+}
+
+#[test]
+fn caption_and_notes_are_the_paragraphs_around_each_table() {
+    let c = &corpus()
+        .into_iter()
+        .find(|(n, _)| n.contains("london-prisons"))
+        .unwrap()
+        .1;
+    let x = extract(c["answer_html"].as_str().unwrap());
+    assert_eq!(
+        x.tables[0].caption.as_deref(),
+        Some("Table 1: Serious assaults on staff, 2010 to 2013")
+    );
+    assert_eq!(x.tables[0].caption_markers, vec!["1"]);
+    assert_eq!(x.tables[0].notes.len(), 4, "{:?}", x.tables[0].notes);
+    assert!(x.tables[0].notes[0].starts_with("Key:"));
+    assert_eq!(
+        x.tables[1].caption.as_deref(),
+        Some("Table 2: Assaults on staff, 2010 to 2013")
+    );
+    let thameside = obs(&x, &["Thameside"], &["2010"]);
+    assert_eq!((thameside.kind, thameside.value), (Kind::Nil, None));
+}
+
+#[test]
+fn suppressed_and_unavailable_cells_are_kinds_not_numbers() {
+    let html =
+        "<table><thead><tr><th>Prison</th><th>2022</th><th>2023</th><th>2024</th></tr></thead>\
+        <tbody><tr><td>HMP Leeds</td><td>[c]</td><td>..</td><td>12%</td></tr>\
+        <tr><td>HMP Hull</td><td>&lt;5</td><td>n/a</td><td>9,185(1)</td></tr></tbody></table>";
+    let x = extract(html);
+    let kinds: Vec<Kind> = x.tables[0].observations.iter().map(|o| o.kind).collect();
+    use Kind::*;
+    assert_eq!(
+        kinds,
+        vec![
+            Suppressed,
+            NotAvailable,
+            Number,
+            Suppressed,
+            NotAvailable,
+            Number
+        ]
+    );
+    let hull = obs(&x, &["HMP Hull"], &["2024"]);
+    assert_eq!(
+        (hull.value, hull.markers.clone()),
+        (Some(9185.0), vec!["1".to_owned()])
+    );
+    assert_eq!(obs(&x, &["HMP Leeds"], &["2024"]).unit, Some(Unit::Percent));
+}
+
+#[test]
+fn row_and_column_spans_expand_into_nested_labels() {
+    let html = "<table>\
+        <tr><th rowspan=\"2\">Prison</th><th rowspan=\"2\">Staff group</th><th colspan=\"2\">Assaults</th></tr>\
+        <tr><th>2023</th><th>2024</th></tr>\
+        <tr><td rowspan=\"2\">Wandsworth</td><td>Officers</td><td>10</td><td>12</td></tr>\
+        <tr><td>Other staff</td><td>3</td><td>4</td></tr></table>";
+    let x = extract(html);
+    let t = &x.tables[0];
+    assert!(t.header_rows.iter().chain(&t.rows).all(|r| r.len() == 4));
+    let o = obs(&x, &["Wandsworth", "Other staff"], &["Assaults", "2024"]);
+    assert_eq!(o.value, Some(4.0));
+    assert_eq!(t.observations.len(), 4);
+}
+
+#[test]
+fn a_bold_first_row_is_a_header_and_a_first_row_of_years_too() {
+    let bold = extract(
+        "<table><tr><td><strong>Year</strong></td><td><b>Drone finds</b></td></tr>\
+        <tr><td>2022</td><td>1,214</td></tr><tr><td>2023</td><td>1,667</td></tr></table>",
+    );
+    assert_eq!(obs(&bold, &["2023"], &["Drone finds"]).value, Some(1667.0));
+    let years = extract(
+        "<table><tr><td></td><td>2022</td><td>2023</td></tr>\
+        <tr><td>Self-harm incidents</td><td>100</td><td>120</td></tr></table>",
+    );
+    assert_eq!(
+        obs(&years, &["Self-harm incidents"], &["2023"]).value,
+        Some(120.0)
+    );
+}
+
+#[test]
+fn label_number_paragraphs_become_a_two_column_table() {
+    let x = extract(
+        "<p>Deaths in custody by year:</p><p>2019: 300</p><p>2020: 318</p>\
+        <p>2021: 371</p><p>Source: Safety in Custody statistics.</p>",
+    );
+    let t = &x.tables[0];
+    assert_eq!(t.caption.as_deref(), Some("Deaths in custody by year:"));
+    assert_eq!(t.observations.len(), 3);
+    assert_eq!(obs(&x, &["2021"], &[]).value, Some(371.0));
+    assert_eq!(t.notes, vec!["Source: Safety in Custody statistics."]);
+    let br = extract("<p>2019: 10<br>2020: 12</p>");
+    assert_eq!(br.tables[0].observations.len(), 2);
+}
+
+#[test]
+fn empty_nested_layout_and_text_only_tables_yield_no_observations() {
+    for html in [
+        "<table></table>",
+        "<table><tr></tr><tr><td></td></tr></table>",
+        "<table><tr><td>Prisons</td><td>are listed on GOV.UK</td></tr></table>",
+        "<table><tr><td><table><tr><td>inner</td></tr></table></td></tr></table>",
+        "<p>No figures here.</p>",
+        "",
+    ] {
+        let x = extract(html);
+        assert!(
+            x.tables.iter().all(|t| t.observations.is_empty()),
+            "{html}: {x:?}"
+        );
+    }
+    let nested = extract("<table><tr><td><table><tr><th>Year</th><th>Finds</th></tr><tr><td>2023</td><td>7</td></tr></table></td></tr></table>");
+    assert!(nested.tables[0].problems[0].contains("nested"));
+    assert_eq!(obs(&nested, &["2023"], &["Finds"]).value, Some(7.0));
+}
+
+#[test]
+fn hostile_spans_are_clamped_and_reported_not_obeyed() {
+    let x = extract("<table><tr><th>A</th><th colspan=\"99999999\">B</th></tr><tr><td rowspan=\"4000000000\">x</td><td>1</td></tr></table>");
+    assert!(x.tables[0].problems.iter().any(|p| p.contains("clamped")));
+}
+
+// ---- properties ----
+
+fn table_html(years: &[u16], rows: &[(String, Vec<u32>)]) -> String {
+    let mut h = String::from("<table><tr><th></th>");
+    for y in years {
+        h.push_str(&format!("<th>{y}</th>"));
+    }
+    h.push_str("</tr>");
+    for (label, vals) in rows {
+        h.push_str(&format!("<tr><td>{label}</td>"));
+        for v in vals {
+            h.push_str(&format!("<td>{}</td>", group(*v)));
+        }
+        h.push_str("</tr>");
+    }
+    h + "</table>"
+}
+
+fn group(v: u32) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn arb_table() -> impl Strategy<Value = (Vec<u16>, Vec<(String, Vec<u32>)>)> {
+    (1usize..6, 1usize..8).prop_flat_map(|(ncols, nrows)| {
+        let years = Just((0..ncols).map(|i| 2010 + i as u16).collect::<Vec<_>>());
+        let rows = proptest::collection::vec(
+            (
+                "HMP [A-Z][a-z]{2,10}",
+                proptest::collection::vec(0u32..5_000_000, ncols),
+            ),
+            nrows,
+        );
+        (years, rows)
+    })
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_html_never_panics(html in ".{0,400}") {
+        let _ = extract(&html);
+        let _ = extract_text(&html);
+    }
+
+    #[test]
+    fn arbitrary_table_soup_never_panics(
+        parts in proptest::collection::vec(prop_oneof![
+            Just("<table>"), Just("</table>"), Just("<tr>"), Just("</tr>"), Just("<td>"),
+            Just("</td>"), Just("<th colspan=\"3\">"), Just("<td rowspan=\"2\">"), Just("<thead>"),
+            Just("<p>"), Just("12"), Just("2019"), Just("-"), Just("[c]"), Just("£1.2m"),
+            Just("<strong>"), Just("</strong>"), Just("x"), Just("<br>"),
+        ], 0..60)
+    ) {
+        let _ = extract(&parts.concat());
+    }
+
+    #[test]
+    fn a_generated_table_round_trips_to_the_same_observations((years, rows) in arb_table()) {
+        let x = extract(&table_html(&years, &rows));
+        prop_assert_eq!(x.tables.len(), 1);
+        let mut expected = Vec::new();
+        for (label, vals) in &rows {
+            for (y, v) in years.iter().zip(vals) {
+                expected.push((vec![label.clone()], vec![y.to_string()], Some(*v as f64)));
+            }
+        }
+        let got: Vec<_> = x.tables[0]
+            .observations
+            .iter()
+            .map(|o| (o.row.clone(), o.column.clone(), o.value))
+            .collect();
+        prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn spans_expand_to_a_rectangular_grid(
+        spans in proptest::collection::vec(proptest::collection::vec((1usize..4, 1usize..4), 1..5), 1..6)
+    ) {
+        let mut h = String::from("<table>");
+        for row in &spans {
+            h.push_str("<tr>");
+            for (rs, cs) in row {
+                h.push_str(&format!("<td rowspan=\"{rs}\" colspan=\"{cs}\">7</td>"));
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</table>");
+        let x = extract(&h);
+        let t = &x.tables[0];
+        let widths: std::collections::HashSet<usize> =
+            t.header_rows.iter().chain(&t.rows).map(Vec::len).collect();
+        prop_assert!(widths.len() <= 1, "{:?}", widths);
+    }
+}
