@@ -275,7 +275,14 @@ fn caption_markers(caption: &str) -> (String, Vec<String>) {
             markers.push(m.to_owned());
             continue;
         }
-        let (word, mut ms) = value::split_markers(w);
+        let may_have_marker = w.ends_with(|c: char| {
+            c.is_ascii_digit() || matches!(c, ')' | ']' | '*') || c.is_numeric()
+        });
+        let (word, mut ms) = if may_have_marker {
+            value::split_markers(w)
+        } else {
+            (String::new(), Vec::new())
+        };
         if !ms.is_empty() && !word.is_empty() {
             markers.append(&mut ms);
             words.push(word);

@@ -249,3 +249,74 @@ fn a_backfill_killed_half_way_then_run_again_stores_every_answer_exactly_once() 
         "the re-run resumed rather than starting again ({all_details})"
     );
 }
+
+#[test]
+fn extract_reads_a_single_question_api_response_and_prints_the_stable_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = corpus_question("2015-12-noms-staff-dismissed-corruption", 7, "2015-12-15");
+    let file = dir.path().join("answer.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"value": q, "links": []}).to_string(),
+    )
+    .unwrap();
+
+    // No config is needed: run it from an empty folder.
+    let o = Command::new(env!("CARGO_BIN_EXE_pqwatch"))
+        .current_dir(dir.path())
+        .args(["extract", "answer.json", "--json"])
+        .output()
+        .unwrap();
+
+    assert!(o.status.success(), "{}", stderr(&o));
+    let x: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &x["tables"][0];
+    for key in [
+        "caption",
+        "header_rows",
+        "rows",
+        "observations",
+        "notes",
+        "problems",
+    ] {
+        assert!(t.get(key).is_some(), "{key} missing from {t}");
+    }
+    assert_eq!(
+        t["header_rows"][0],
+        serde_json::json!(["Year", "Dismissals"])
+    );
+    let total = t["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["row"] == serde_json::json!(["Total"]))
+        .unwrap();
+    for key in ["row", "column", "raw", "value", "kind", "unit"] {
+        assert!(total.get(key).is_some(), "{key} missing from {total}");
+    }
+    assert_eq!(total["value"], 79.0);
+    assert_eq!(total["kind"], "number");
+    assert_eq!(total["unit"], "count");
+}
+
+#[test]
+fn extract_renders_html_and_text_readably_and_refuses_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("a.html");
+    std::fs::write(&html, "<p>Drone finds</p><table><tr><th>Year</th><th>Finds</th></tr><tr><td>2023</td><td>1,667</td></tr></table>").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_pqwatch"))
+        .args(["extract"])
+        .arg(&html)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Table 1: Drone finds"), "{out}");
+    assert!(out.contains("1,667"), "{out}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_pqwatch"))
+        .args(["extract", "/nonexistent/answer.json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/answer.json"));
+}

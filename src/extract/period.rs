@@ -57,9 +57,7 @@ fn year(s: &str) -> Option<i32> {
 /// The period a label names, if it names one and nothing else.
 pub fn parse(label: &str) -> Option<Period> {
     let label = label.trim();
-    let l = label
-        .to_lowercase()
-        .replace(['\u{2013}', '\u{2014}'], "-");
+    let l = label.to_lowercase().replace(['\u{2013}', '\u{2014}'], "-");
     let l = l.trim();
     let key = parse_key(l)?;
     Some(Period {

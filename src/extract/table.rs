@@ -12,7 +12,7 @@ const MAX_ROWSPAN: usize = 1000;
 const MAX_COLSPAN: usize = 100;
 const MAX_CELLS: usize = 200_000;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct GridCell {
     text: String,
     th: bool,
@@ -22,6 +22,30 @@ struct GridCell {
     colspan: usize,
     /// Not a cell of the source: padding of a short row.
     missing: bool,
+    /// The cell read once: every rule below asks about it.
+    kind: Kind,
+    parsed: Option<value::Cell>,
+    period: bool,
+}
+
+impl GridCell {
+    fn missing() -> GridCell {
+        GridCell {
+            text: String::new(),
+            th: false,
+            bold: false,
+            in_thead: false,
+            colspan: 1,
+            missing: true,
+            kind: Kind::Text,
+            parsed: None,
+            period: false,
+        }
+    }
+
+    fn is_number(&self) -> bool {
+        self.kind == Kind::Number
+    }
 }
 
 /// Builds the grid of `table` (its own rows, not those of nested tables).
@@ -50,8 +74,14 @@ fn grid(table: ElementRef<'_>, problems: &mut Vec<String>) -> Vec<Vec<GridCell>>
             let rowspan = span("rowspan", MAX_ROWSPAN, problems).min(rows.len() - r);
             let colspan = span("colspan", MAX_COLSPAN, problems);
             let text = cell_text(cell);
+            let parsed = parse_cell(&text);
+            let kind = parsed.kind;
             let gc = GridCell {
-                bold: is_bold(cell, &text),
+                parsed: Some(parsed),
+                // Boldness only decides whether a first row is a header.
+                bold: r == 0 && is_bold(cell, &text),
+                period: maybe_period(&text, kind) && is_period(&text),
+                kind,
                 text,
                 th: name == "th",
                 in_thead: *in_thead,
@@ -88,20 +118,9 @@ fn grid(table: ElementRef<'_>, problems: &mut Vec<String>) -> Vec<Vec<GridCell>>
         }
         let mut row: Vec<GridCell> = row
             .into_iter()
-            .map(|c| {
-                c.unwrap_or(GridCell {
-                    missing: true,
-                    ..GridCell::default()
-                })
-            })
+            .map(|c| c.unwrap_or_else(GridCell::missing))
             .collect();
-        row.resize(
-            width,
-            GridCell {
-                missing: true,
-                ..GridCell::default()
-            },
-        );
+        row.resize_with(width, GridCell::missing);
         out.push(row);
     }
     out.retain(|row| !row.is_empty());
@@ -160,8 +179,13 @@ fn is_bold(cell: ElementRef<'_>, text: &str) -> bool {
     clean(&bold) == *text
 }
 
-fn is_number(text: &str) -> bool {
-    parse_cell(text).kind == Kind::Number
+/// A cheap test that rules out most cells before the period parser runs: a period has a digit,
+/// is short, and as a number is a bare year or a year span.
+fn maybe_period(text: &str, kind: Kind) -> bool {
+    !text.is_empty()
+        && text.len() <= 48
+        && text.bytes().any(|b| b.is_ascii_digit())
+        && (kind != Kind::Number || (text.len() == 4 && !text.contains(['.', ','])))
 }
 
 fn is_period(text: &str) -> bool {
@@ -197,11 +221,10 @@ fn is_section(row: &[GridCell]) -> Option<String> {
     let first = cells.first()?;
     let one = cells.iter().all(|c| c.text == first.text)
         && (cells.len() == 1 || first.colspan == row.len());
-    (one && row.len() > 1 && !is_number(&first.text) && !is_period(&first.text))
-        .then(|| first.text.clone())
+    (one && row.len() > 1 && first.kind == Kind::Text && !first.period).then(|| first.text.clone())
 }
 
-fn is_header_row(row: &[GridCell], index: usize, grid: &[Vec<GridCell>]) -> bool {
+fn is_header_row(row: &[GridCell], index: usize, later_numbers: bool) -> bool {
     let cells = nonempty(row);
     if cells.is_empty() {
         return true;
@@ -215,20 +238,13 @@ fn is_header_row(row: &[GridCell], index: usize, grid: &[Vec<GridCell>]) -> bool
     if index > 0 && cells.iter().all(|c| is_unit_token(&c.text)) {
         return true;
     }
-    let later_numbers = grid
-        .iter()
-        .skip(index + 1)
-        .any(|r| r.iter().skip(1).any(|c| is_number(&c.text)));
     if index == 0 && later_numbers {
         // A first row of years over a label column, or a first row of words, or all bold.
         let rest: Vec<&&GridCell> = cells.iter().skip(1).collect();
         let years = !rest.is_empty()
-            && rest.iter().all(|c| is_period(&c.text))
-            && (row[0].text.is_empty() || !is_number(&row[0].text));
-        let words = cells
-            .iter()
-            .all(|c| !is_number(&c.text) && parse_cell(&c.text).kind == Kind::Text)
-            && cells.len() > 1;
+            && rest.iter().all(|c| c.period)
+            && (row[0].text.is_empty() || !row[0].is_number());
+        let words = cells.iter().all(|c| c.kind == Kind::Text) && cells.len() > 1;
         let bold = cells.iter().all(|c| c.bold) && cells.len() > 1;
         return years || words || bold;
     }
@@ -275,19 +291,18 @@ pub fn extract_table(
             grid.remove(0);
         }
     }
+    let later_numbers = grid
+        .iter()
+        .skip(1)
+        .any(|r| r.iter().skip(1).any(GridCell::is_number));
     let mut header_count = 0;
-    while header_count < grid.len() && is_header_row(&grid[header_count], header_count, &grid) {
+    while header_count < grid.len()
+        && is_header_row(&grid[header_count], header_count, later_numbers)
+    {
         header_count += 1;
     }
-    let header_rows: Vec<Vec<String>> = grid[..header_count]
-        .iter()
-        .map(|r| r.iter().map(|c| c.text.clone()).collect())
-        .collect();
+    let header_rows = &grid[..header_count];
     let body = &grid[header_count..];
-    let rows_text: Vec<Vec<String>> = body
-        .iter()
-        .map(|r| r.iter().map(|c| c.text.clone()).collect())
-        .collect();
     let width = grid.first().map_or(0, Vec::len);
     let data_rows: Vec<&Vec<GridCell>> = body.iter().filter(|r| is_section(r).is_none()).collect();
 
@@ -300,12 +315,11 @@ pub fn extract_table(
             .filter(|c| !c.text.is_empty())
             .collect();
         let is_label = !col.is_empty()
-            && col.iter().all(|c| {
-                c.th || (parse_cell(&c.text).kind == Kind::Text)
-                    || (label_cols == 0 && is_period(&c.text))
-            });
+            && col
+                .iter()
+                .all(|c| c.th || c.kind == Kind::Text || (label_cols == 0 && c.period));
         let empty = col.is_empty() && label_cols == 0 && header_count > 0 && {
-            header_rows.iter().all(|h| h[0].is_empty())
+            header_rows.iter().all(|h| h[0].text.is_empty())
         };
         if is_label || empty {
             label_cols += 1;
@@ -321,11 +335,29 @@ pub fn extract_table(
         && data_rows.iter().all(|r| {
             r.chunks(2).all(|p| {
                 (p[0].text.is_empty() && p[1].text.is_empty())
-                    || (is_period(&p[0].text) && parse_cell(&p[1].text).kind != Kind::Text)
+                    || (p[0].period && p[1].kind != Kind::Text)
             })
         });
 
     let caption_unit = caption.as_deref().and_then(value::unit_hint);
+    // Column labels, and what they say of period, unit and scale: once a column.
+    let columns: Vec<Labels> = (0..width)
+        .map(|c| {
+            let mut path: Vec<String> = Vec::new();
+            if !pairs {
+                for h in header_rows {
+                    let l = split_markers(&h[c].text).0;
+                    if !l.is_empty() && path.last() != Some(&l) {
+                        path.push(l);
+                    }
+                }
+            }
+            let scale = header_rows
+                .iter()
+                .find_map(|h| value::scale_hint(&h[c].text));
+            Labels::new(path, scale)
+        })
+        .collect();
     let mut observations = Vec::new();
     let mut section: Vec<String> = Vec::new();
     let mut last_was_section = false;
@@ -340,48 +372,57 @@ pub fn extract_table(
             continue;
         }
         last_was_section = false;
-        let data_cols: Vec<usize> = if pairs {
-            (1..width).step_by(2).collect()
-        } else {
-            (label_cols..width).collect()
-        };
-        for c in data_cols {
-            let cell = &row[c];
-            if cell.text.is_empty() || cell.missing {
-                continue;
-            }
-            let mut row_path = section.clone();
-            let label_range = if pairs { c - 1..c } else { 0..label_cols };
-            for lc in label_range {
+        let row_labels = |range: std::ops::Range<usize>| {
+            let mut path = section.clone();
+            for lc in range {
                 let l = split_markers(&row[lc].text).0;
-                if !l.is_empty() && row_path.last() != Some(&l) {
-                    row_path.push(l);
+                if !l.is_empty() && path.last() != Some(&l) {
+                    path.push(l);
                 }
             }
-            let mut col_path: Vec<String> = Vec::new();
-            if !pairs {
-                for h in &header_rows {
-                    let l = split_markers(&h[c]).0;
-                    if !l.is_empty() && col_path.last() != Some(&l) {
-                        col_path.push(l);
-                    }
+            Labels::new(path, None)
+        };
+        if pairs {
+            for c in (1..width).step_by(2) {
+                if row[c].text.is_empty() {
+                    continue;
                 }
+                let labels = row_labels(c - 1..c);
+                observations.push(observation(
+                    &row[c],
+                    &labels,
+                    &columns[c],
+                    (r, c),
+                    caption_unit,
+                    &mut problems,
+                ));
             }
-            observations.push(observation(
-                &cell.text,
-                row_path,
-                col_path,
-                (r, c),
-                caption_unit,
-                &header_rows,
-                c,
-                &mut problems,
-            ));
+        } else {
+            let labels = row_labels(0..label_cols);
+            for (c, cell) in row.iter().enumerate().skip(label_cols) {
+                if cell.text.is_empty() || cell.missing {
+                    continue;
+                }
+                observations.push(observation(
+                    cell,
+                    &labels,
+                    &columns[c],
+                    (r, c),
+                    caption_unit,
+                    &mut problems,
+                ));
+            }
         }
     }
     if !observations.iter().any(|o| o.kind != Kind::Text) {
         observations.clear();
     }
+    // The texts move into the table: no cell is copied.
+    let mut texts = grid
+        .into_iter()
+        .map(|r| r.into_iter().map(|c| c.text).collect::<Vec<String>>());
+    let header_rows: Vec<Vec<String>> = texts.by_ref().take(header_count).collect();
+    let rows_text: Vec<Vec<String>> = texts.collect();
     Table::new(
         index,
         caption,
@@ -393,18 +434,37 @@ pub fn extract_table(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A row's or a column's labels, with the period, unit and scale they name (innermost first).
+struct Labels {
+    path: Vec<String>,
+    period: Option<period::Period>,
+    unit: Option<Unit>,
+    scale: Option<f64>,
+}
+
+impl Labels {
+    fn new(path: Vec<String>, scale: Option<f64>) -> Labels {
+        let period = path.iter().rev().find_map(|l| period::parse(l));
+        let unit = path.iter().rev().find_map(|l| value::unit_hint(l));
+        Labels {
+            path,
+            period,
+            unit,
+            scale,
+        }
+    }
+}
+
 fn observation(
-    raw: &str,
-    row: Vec<String>,
-    column: Vec<String>,
+    grid_cell: &GridCell,
+    row: &Labels,
+    column: &Labels,
     (r, c): (usize, usize),
     caption_unit: Option<Unit>,
-    header_rows: &[Vec<String>],
-    col: usize,
     problems: &mut Vec<String>,
 ) -> Observation {
-    let cell = parse_cell(raw);
+    let raw = grid_cell.text.as_str();
+    let cell = grid_cell.parsed.clone().unwrap_or_else(|| parse_cell(raw));
     if cell.kind == Kind::Text && raw.chars().any(|c| c.is_ascii_digit()) {
         problems.push(format!(
             "row {} column {}: {raw:?} is not a number pqwatch can read",
@@ -412,35 +472,20 @@ fn observation(
             c + 1
         ));
     }
-    let hint = || {
-        column
-            .iter()
-            .rev()
-            .chain(row.iter().rev())
-            .find_map(|l| value::unit_hint(l))
-            .or(caption_unit)
-    };
+    let hint = cell.unit.or(column.unit).or(row.unit).or(caption_unit);
     let unit = match cell.kind {
-        Kind::Text | Kind::NotAvailable => cell.unit.or_else(hint),
-        _ => cell.unit.or_else(hint).or(Some(Unit::Count)),
+        Kind::Text | Kind::NotAvailable => hint,
+        _ => hint.or(Some(Unit::Count)),
     };
-    let scale = cell
-        .scale
-        .or_else(|| header_rows.iter().find_map(|h| value::scale_hint(&h[col])));
-    let period = column
-        .iter()
-        .rev()
-        .chain(row.iter().rev())
-        .find_map(|l| period::parse(l));
     Observation {
-        row,
-        column,
+        row: row.path.clone(),
+        column: column.path.clone(),
         raw: raw.to_owned(),
         value: cell.value,
         kind: cell.kind,
         unit,
-        scale,
-        period,
+        scale: cell.scale.or(column.scale),
+        period: column.period.clone().or_else(|| row.period.clone()),
         markers: cell.markers,
         cell: [r, c],
     }

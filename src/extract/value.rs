@@ -40,6 +40,32 @@ pub struct Cell {
 
 /// Collapses white space (including non-breaking spaces) and drops zero-width characters.
 pub fn clean(s: &str) -> String {
+    clean_cow(s).into_owned()
+}
+
+/// [`clean`] without a copy when the text is clean already (the usual case for a cell).
+pub fn clean_cow(s: &str) -> std::borrow::Cow<'_, str> {
+    let dirty = if s.is_ascii() {
+        let b = s.as_bytes();
+        b.first() == Some(&b' ')
+            || b.last() == Some(&b' ')
+            || b.windows(2).any(|w| w == b"  ")
+            || b.iter().any(|c| c.is_ascii_whitespace() && *c != b' ')
+    } else {
+        s.starts_with(' ')
+            || s.ends_with(' ')
+            || s.contains("  ")
+            || s.chars().any(|c| {
+                (c.is_whitespace() && c != ' ')
+                    || matches!(
+                        c,
+                        '\u{a0}' | '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}' | '\u{ad}'
+                    )
+            })
+    };
+    if !dirty {
+        return std::borrow::Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars() {
@@ -55,7 +81,7 @@ pub fn clean(s: &str) -> String {
             }
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// Splits trailing footnote markers off a label: `Isis (2)` → (`Isis`, [`2`]), `staff1` →
@@ -134,8 +160,7 @@ fn superscript_digit(c: char) -> Option<u32> {
 
 /// Reads a data cell.
 pub fn parse_cell(raw: &str) -> Cell {
-    let text = clean(raw);
-    let lower = text.to_lowercase();
+    let text = clean_cow(raw);
     let plain = |kind| Cell {
         kind,
         value: None,
@@ -143,6 +168,11 @@ pub fn parse_cell(raw: &str) -> Cell {
         scale: None,
         markers: vec![],
     };
+    // Most cells are numbers: they need none of the marker checks below.
+    if text.starts_with(|c: char| c.is_ascii_digit()) {
+        return parse_number(&text).unwrap_or_else(|| plain(Kind::Text));
+    }
+    let lower = text.to_lowercase();
     if matches!(lower.as_str(), "-" | "–" | "—" | "−" | "nil" | "none") {
         return plain(Kind::Nil);
     }
@@ -179,7 +209,7 @@ pub fn parse_cell(raw: &str) -> Cell {
 /// `9,185`, `-3.5`, `−3.5`, `12%`, `£1.2m`, `£3bn`, `9,185(1)`, `40.8¹`.
 fn parse_number(text: &str) -> Option<Cell> {
     let (t, markers) = split_value_markers(text);
-    let mut s = t.as_str();
+    let mut s: &str = &t;
     let mut unit = None;
     let mut scale = None;
     let mut negative = false;
@@ -217,7 +247,7 @@ fn parse_number(text: &str) -> Option<Cell> {
         return None;
     }
     // Thousands separators must group by three; a decimal point at most once.
-    let mut digits = String::with_capacity(s.len());
+    let mut digits = String::new();
     let (int_part, frac) = match s.split_once('.') {
         Some((i, f)) => (i, Some(f)),
         None => (s, None),
@@ -231,21 +261,23 @@ fn parse_number(text: &str) -> Option<Cell> {
             return None;
         }
     }
-    for c in int_part.chars() {
-        match c {
-            '0'..='9' => digits.push(c),
-            ',' => {}
-            _ => return None,
-        }
+    if !int_part.bytes().all(|b| b.is_ascii_digit() || b == b',') {
+        return None;
     }
     if let Some(f) = frac {
-        if f.is_empty() || !f.chars().all(|c| c.is_ascii_digit()) {
+        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        digits.push('.');
-        digits.push_str(f);
     }
-    let mut value: f64 = digits.parse().ok()?;
+    if int_part.contains(',') {
+        digits.reserve(s.len());
+        digits.extend(s.chars().filter(|c| *c != ','));
+    }
+    let mut value: f64 = if int_part.contains(',') {
+        digits.parse().ok()?
+    } else {
+        s.parse().ok()?
+    };
     if negative {
         value = -value;
     }
@@ -259,8 +291,12 @@ fn parse_number(text: &str) -> Option<Cell> {
 }
 
 /// Footnote markers glued to a value: `9,185(1)`, `12[note 2]`, `40.8¹`, `17*`.
-fn split_value_markers(text: &str) -> (String, Vec<String>) {
-    let mut s = text.trim().to_owned();
+fn split_value_markers(text: &str) -> (std::borrow::Cow<'_, str>, Vec<String>) {
+    let trimmed = text.trim();
+    if trimmed.ends_with(|c: char| c.is_ascii_digit() || c == '%' || c.is_ascii_alphabetic()) {
+        return (std::borrow::Cow::Borrowed(trimmed), Vec::new());
+    }
+    let mut s = trimmed.to_owned();
     let mut markers = Vec::new();
     loop {
         let t = s.trim_end();
@@ -292,7 +328,7 @@ fn split_value_markers(text: &str) -> (String, Vec<String>) {
         }
         break;
     }
-    (s.trim().to_owned(), markers)
+    (std::borrow::Cow::Owned(s.trim().to_owned()), markers)
 }
 
 /// A unit named in a header, label or caption, if it names exactly one. Whole words only, so
