@@ -93,6 +93,24 @@ fn extractions_of_the_fixture_answers_match_their_reviewed_snapshots() {
     insta::assert_json_snapshot!("example__drug_conveyance_text", extract_text(&example));
 }
 
+/// The list endpoint's shortened text, where a table collapsed into "YearNumber of abstraction
+/// licences2015931...", must give no figures: that is why details are fetched.
+#[test]
+fn shortened_list_text_with_a_collapsed_table_gives_no_figures() {
+    let page: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture_path("api/list-page-shortened-answers.json")).unwrap(),
+    )
+    .unwrap();
+    for r in page["results"].as_array().unwrap() {
+        let text = r["value"]["answerText"].as_str().unwrap();
+        let x = extract(text);
+        assert!(
+            x.tables.iter().all(|t| t.observations.is_empty()),
+            "{text}: {x:?}"
+        );
+    }
+}
+
 fn obs<'a>(x: &'a Extraction, row: &[&str], col: &[&str]) -> &'a Observation {
     x.tables
         .iter()
