@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use chrono::Utc;
 
-use crate::cli::{AnswersCommand, Cli, Command, PollArgs};
+use crate::cli::{AnswersCommand, Cli, Command, PollArgs, SeriesCommand};
 use crate::config::Settings;
 use crate::daemon::{self, Schedule};
 use crate::fetch::Client;
@@ -42,6 +42,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Run => run(settings).await,
         Command::Poll(args) => poll(settings, args).await,
         Command::Answers(cmd) => answers(settings, cmd),
+        Command::Series(cmd) => series(settings, cmd),
+        Command::Changes { since, json } => changes(settings, since, json),
         Command::Extract { .. } => unreachable!("handled above"),
     }
 }
@@ -294,6 +296,178 @@ fn answers(settings: Settings, cmd: AnswersCommand) -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+fn series(settings: Settings, cmd: SeriesCommand) -> anyhow::Result<()> {
+    let store = open_store(&settings)?;
+    let detail = |id: i64| -> anyhow::Result<crate::store::SeriesDetail> {
+        store.series_detail(id)?.ok_or_else(|| {
+            UsageError(format!(
+                "no statistic has id {id}; `pqwatch series list` shows them"
+            ))
+            .into()
+        })
+    };
+    match cmd {
+        SeriesCommand::List { json } => {
+            let list = store.series_list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for s in &list {
+                    println!(
+                        "{:>5}  {:<7} {:>10} .. {:<10} {:>3} sources  {}",
+                        s.id,
+                        s.unit,
+                        s.first_period.as_deref().unwrap_or("-"),
+                        s.last_period.as_deref().unwrap_or("-"),
+                        s.sources,
+                        one_line(&s.title)
+                    );
+                }
+                eprintln!("{} statistics", list.len());
+            }
+        }
+        SeriesCommand::Show { id, json } => {
+            let d = detail(id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                let s = &d.summary;
+                println!(
+                    "{} (statistic {}, {}, {})",
+                    one_line(&s.title),
+                    s.id,
+                    s.unit,
+                    s.answering_body
+                );
+                println!("\nsources:");
+                for src in &d.sources {
+                    println!(
+                        "  {} {} answered {} table {}: {}",
+                        src.source.house.as_deref().unwrap_or("-"),
+                        src.source.uin.as_deref().unwrap_or("-"),
+                        src.source
+                            .date_answered
+                            .map_or("-".into(), |d| d.to_string()),
+                        src.source.table_index + 1,
+                        src.reason
+                    );
+                }
+                println!("\nvalues:");
+                for v in &d.values {
+                    println!(
+                        "  {:<30} {:<12} {:>12}  {:<9} from {} {} ({})",
+                        if v.cell.is_empty() { "(all)" } else { &v.cell },
+                        v.period.as_deref().unwrap_or("-"),
+                        v.raw,
+                        v.change.as_deref().unwrap_or(""),
+                        v.source.uin.as_deref().unwrap_or("-"),
+                        v.source.date_answered.map_or("-".into(), |d| d.to_string()),
+                        v.source.url.as_deref().unwrap_or("-")
+                    );
+                }
+                println!("\nrevisions: {}", d.revisions.len());
+                for r in &d.revisions {
+                    println!(
+                        "  {} {}: {} -> {}",
+                        if r.cell.is_empty() { "(all)" } else { &r.cell },
+                        r.period.as_deref().unwrap_or("-"),
+                        r.previous_raw.as_deref().unwrap_or("-"),
+                        r.raw
+                    );
+                }
+            }
+        }
+        SeriesCommand::Export { id, csv: _ } => {
+            let d = detail(id)?;
+            let mut out = String::from(
+                "statistic_id,statistic,unit,cell,period_key,period,row,column,raw,value,kind,change,question_id,uin,house,date_answered,version,table_index,grid_row,grid_col,is_correction,url\n",
+            );
+            for v in &d.values {
+                let fields = [
+                    d.summary.id.to_string(),
+                    d.summary.title.clone(),
+                    d.summary.unit.clone(),
+                    v.cell.clone(),
+                    v.period_key.clone(),
+                    v.period.clone().unwrap_or_default(),
+                    v.row.join(" / "),
+                    v.column.join(" / "),
+                    v.raw.clone(),
+                    v.value.map(|x| x.to_string()).unwrap_or_default(),
+                    v.kind.clone(),
+                    v.change.clone().unwrap_or_default(),
+                    v.source.question_id.to_string(),
+                    v.source.uin.clone().unwrap_or_default(),
+                    v.source.house.clone().unwrap_or_default(),
+                    v.source
+                        .date_answered
+                        .map(|d| d.to_string())
+                        .unwrap_or_default(),
+                    v.source.version.to_string(),
+                    v.source.table_index.to_string(),
+                    v.source.cell[0].to_string(),
+                    v.source.cell[1].to_string(),
+                    v.source.is_correction.to_string(),
+                    v.source.url.clone().unwrap_or_default(),
+                ];
+                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+                out.push_str(&line.join(","));
+                out.push('\n');
+            }
+            print!("{out}");
+        }
+    }
+    Ok(())
+}
+
+/// RFC 4180 quoting; a leading =, +, - or @ is prefixed with ' so that a spreadsheet never
+/// runs text from an answer as a formula.
+fn csv_field(f: &str) -> String {
+    let f = if f.starts_with(['=', '+', '@']) || (f.starts_with('-') && f.parse::<f64>().is_err()) {
+        format!("'{f}")
+    } else {
+        f.to_owned()
+    };
+    if f.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f
+    }
+}
+
+fn changes(settings: Settings, since: Option<chrono::NaiveDate>, json: bool) -> anyhow::Result<()> {
+    let store = open_store(&settings)?;
+    let rows = store.changes(since, None)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for c in &rows {
+            println!(
+                "{:<8}{} {} {}: {}{} ({} {} {}, {})",
+                c.change,
+                if c.is_correction { " (correction)" } else { "" },
+                one_line(&c.statistic),
+                if c.cell.is_empty() {
+                    String::new()
+                } else {
+                    format!("[{}]", c.cell)
+                },
+                c.period.as_deref().unwrap_or("-"),
+                match (&c.previous_raw, c.change.as_str()) {
+                    (Some(p), "revised") => format!(" {p} -> {}", c.raw),
+                    _ => format!(" = {}", c.raw),
+                },
+                c.source.house.as_deref().unwrap_or("-"),
+                c.source.uin.as_deref().unwrap_or("-"),
+                c.source.date_answered.map_or("-".into(), |d| d.to_string()),
+                c.source.url.as_deref().unwrap_or("-"),
+            );
+        }
+        eprintln!("{} changes", rows.len());
     }
     Ok(())
 }

@@ -36,6 +36,18 @@ pub enum Command {
     /// Stored answers.
     #[command(subcommand)]
     Answers(AnswersCommand),
+    /// Statistics: the series recognised across answers.
+    #[command(subcommand)]
+    Series(SeriesCommand),
+    /// New and revised figures, newest first.
+    Changes {
+        /// Only changes recorded on or after this UK day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        since: Option<NaiveDate>,
+        /// Print JSON (an array of changes) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Extract the numeric tables of one answer: FILE is a single-question API response (JSON),
     /// an HTML fragment, or plain text.
     Extract {
@@ -81,5 +93,27 @@ pub enum AnswersCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeriesCommand {
+    /// Every statistic: id, title, unit, first and last period, number of sources.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One statistic's time series, with every value's source and every revision.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One statistic as tidy CSV: one row per published observation.
+    Export {
+        id: i64,
+        /// Write CSV (the only format, and required, so scripts say what they expect).
+        #[arg(long, required = true)]
+        csv: bool,
     },
 }

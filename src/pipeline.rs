@@ -5,7 +5,7 @@
 //! record the API refuses with a 4xx is *skipped*, and neither aborts the pass. It does not know
 //! when it runs (the daemon decides) or how progress is shown (the caller passes a [`Progress`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -16,10 +16,13 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::config::WatchSettings;
+use crate::diff::{self, ChangeKind};
+use crate::extract;
 use crate::fetch::{Client, DateField, FetchError, ListQuery};
 use crate::model::{DocKind, Document};
 use crate::progress::Progress;
-use crate::store::{Fnv64, SaveOutcome, Store};
+use crate::series;
+use crate::store::{Fnv64, Recorder, SaveOutcome, Store, VersionRef};
 use crate::watch::{html_text, Matcher};
 
 /// Days per backfill chunk: each chunk is committed and recorded before the next starts, so an
@@ -69,6 +72,12 @@ pub struct PassReport {
     pub held: u64,
     /// List pages that failed after every retry.
     pub pages_failed: u64,
+    /// Figures published for the first time, revised, and repeated unchanged.
+    pub figures_new: u64,
+    pub figures_revised: u64,
+    pub figures_confirmed: u64,
+    /// Statistics seen for the first time.
+    pub statistics_new: u64,
     /// HTTP requests made, retries included.
     pub requests: u64,
     pub duration_ms: u64,
@@ -401,8 +410,17 @@ async fn ingest_page(
     if items.is_empty() {
         return Ok(());
     }
-    let outcomes = with_store(deps, move |s| s.save_documents(&items, now)).await?;
-    for outcome in outcomes {
+    let outcomes = with_store(deps, move |s| {
+        s.save_documents(&items, now, |rec, doc, v| record_figures(rec, doc, v, now))
+    })
+    .await?;
+    for (outcome, figures) in outcomes {
+        if let Some(f) = figures {
+            report.figures_new += f.new;
+            report.figures_revised += f.revised;
+            report.figures_confirmed += f.confirmed;
+            report.statistics_new += f.statistics_new;
+        }
         match outcome {
             SaveOutcome::NotMatched => {}
             SaveOutcome::New => {
@@ -417,6 +435,101 @@ async fn ingest_page(
         }
     }
     Ok(())
+}
+
+/// What filing one answer version's figures did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FigureCounts {
+    pub new: u64,
+    pub revised: u64,
+    pub confirmed: u64,
+    pub statistics_new: u64,
+}
+
+/// Extracts a new answer version's tables, files each under a statistic (a known one when the
+/// match is good enough, else a new one), diffs its figures against that statistic's history,
+/// and records observations and changes. Runs inside the transaction that stores the version.
+pub fn record_figures(
+    rec: &Recorder<'_, '_>,
+    doc: &Document,
+    version: VersionRef,
+    now: DateTime<Utc>,
+) -> anyhow::Result<FigureCounts> {
+    let now = now.to_rfc3339();
+    let mut counts = FigureCounts::default();
+    let extraction = extract::extract(&doc.body_html);
+    let ctx = series::Context {
+        answering_body: doc
+            .answering_body_name
+            .clone()
+            .or_else(|| doc.answering_body_id.map(|id| id.to_string()))
+            .unwrap_or_default(),
+        heading: doc.heading.clone().unwrap_or_default(),
+    };
+    // Two tables of one answer are never one statistic.
+    let mut used = HashSet::new();
+    for table in &extraction.tables {
+        for draft in series::drafts(table, &ctx) {
+            if draft.figures.is_empty() {
+                continue;
+            }
+            let unit = series::unit_key(draft.unit);
+            let known: Vec<_> = rec
+                .candidates(&draft.answering_body, unit, &series::lookup_words(&draft))?
+                .into_iter()
+                .filter(|k| !used.contains(&k.id))
+                .collect();
+            let reason = series::best_match(&draft, &known);
+            let statistic = match reason.matched {
+                Some(id) => {
+                    rec.add_dims(id, &draft.dims)?;
+                    id
+                }
+                None => {
+                    counts.statistics_new += 1;
+                    rec.create_statistic(&draft, unit, &now)?
+                }
+            };
+            used.insert(statistic);
+            let mut prior: HashMap<(String, String), diff::Prior> = HashMap::new();
+            for (cell, period, p) in rec.history(statistic)? {
+                let key = (cell, period);
+                if diff::supersedes(prior.get(&key), p.kind) {
+                    prior.insert(key, p);
+                }
+            }
+            let changes = diff::diff(&prior, &draft.figures);
+            let source = rec.insert_source(
+                statistic,
+                version,
+                draft.table_index,
+                &draft.title,
+                &reason,
+                &now,
+            )?;
+            let ids = draft
+                .figures
+                .iter()
+                .map(|f| rec.insert_observation(statistic, source, f))
+                .collect::<anyhow::Result<Vec<i64>>>()?;
+            for c in changes {
+                match c.kind {
+                    ChangeKind::New => counts.new += 1,
+                    ChangeKind::Revised => counts.revised += 1,
+                    ChangeKind::Confirmed => counts.confirmed += 1,
+                }
+                rec.insert_change(
+                    statistic,
+                    ids[c.figure],
+                    c.kind,
+                    c.prior.map(|p| p.observation_id),
+                    version.is_correction,
+                    &now,
+                )?;
+            }
+        }
+    }
+    Ok(counts)
 }
 
 /// The house and answering-body filters, applied locally as well as in the query.

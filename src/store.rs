@@ -14,7 +14,16 @@ use serde::Serialize;
 use crate::model::{official_url, DocKind, Document};
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("store/migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("store/migrations/001_initial.sql"),
+    include_str!("store/migrations/002_statistics.sql"),
+];
+
+mod statistics;
+pub use statistics::{
+    ChangeRow, Provenance, Recorder, SeriesDetail, SeriesSummary, SeriesValue, SourceRow,
+    VersionRef,
+};
 
 pub struct Store {
     conn: Connection,
@@ -152,21 +161,31 @@ impl Store {
     /// Stores a page of items (full detail) in one transaction: each item, a new answer version
     /// when its content changed, and the list fingerprint that lets the next poll skip it. An
     /// item that matched no keyword, and was never stored before, is only remembered as seen.
-    /// One transaction a page, not an item: a commit is an fsync, and a crash loses at most the
-    /// page in hand, which the next pass fetches again.
-    pub fn save_documents(
+    /// For each new answer version, `on_version` files its figures through a [`Recorder`] in the
+    /// same transaction. One transaction a page, not an item: a commit is an fsync, and a crash
+    /// loses at most the page in hand, which the next pass fetches again.
+    pub fn save_documents<T, F>(
         &mut self,
         items: &[(Document, String, Vec<String>)],
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<SaveOutcome>> {
+        mut on_version: F,
+    ) -> anyhow::Result<Vec<(SaveOutcome, Option<T>)>>
+    where
+        F: FnMut(&Recorder<'_, '_>, &Document, VersionRef) -> anyhow::Result<T>,
+    {
         let now = now.to_rfc3339();
         let tx = self.conn.transaction()?;
-        let outcomes = items
-            .iter()
-            .map(|(doc, fp, kw)| save_in(&tx, doc, fp, kw, &now))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(items.len());
+        for (doc, fp, kw) in items {
+            let (outcome, version) = save_in(&tx, doc, fp, kw, &now)?;
+            let recorded = match version {
+                Some(v) => Some(on_version(&Recorder { tx: &tx }, doc, v)?),
+                None => None,
+            };
+            out.push((outcome, recorded));
+        }
         tx.commit()?;
-        Ok(outcomes)
+        Ok(out)
     }
 
     /// Whether this item is already stored (so a change to it is kept even if it no longer matches).
@@ -383,33 +402,36 @@ fn save_in(
     fingerprint: &str,
     keywords: &[String],
     now: &str,
-) -> anyhow::Result<SaveOutcome> {
+) -> anyhow::Result<(SaveOutcome, Option<VersionRef>)> {
     let existing: Option<i64> = tx
         .prepare_cached("SELECT id FROM documents WHERE kind = ?1 AND api_id = ?2")?
         .query_row(params![doc.kind.as_str(), doc.api_id], |r| r.get(0))
         .optional()?;
+    let mut version_ref = None;
     let outcome = if existing.is_none() && keywords.is_empty() {
         SaveOutcome::NotMatched
     } else {
         let doc_id = upsert_document(tx, doc, keywords, now)?;
         let hash = content_hash(doc);
-        let latest: Option<(i64, String)> = tx
+        let latest: Option<(i64, String, bool)> = tx
             .prepare_cached(
-                "SELECT version, content_hash FROM answer_versions
+                "SELECT version, content_hash, is_holding FROM answer_versions
                  WHERE document_id = ?1 ORDER BY version DESC LIMIT 1",
             )?
-            .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         match latest {
-            Some((_, h)) if h == hash => SaveOutcome::Unchanged,
+            Some((_, h, _)) if h == hash => SaveOutcome::Unchanged,
             latest => {
-                let version = latest.map_or(1, |(v, _)| v + 1);
-                tx.prepare_cached(
+                let version = latest.as_ref().map_or(1, |(v, _, _)| v + 1);
+                // A changed answer is a correction, unless it replaces a holding answer.
+                let replaces_substantive = latest.as_ref().is_some_and(|(_, _, holding)| !holding);
+                let version_id: i64 = tx.prepare_cached(
                     "INSERT INTO answer_versions (document_id, version, body_html, content_hash,
                          is_holding, is_correction, date_answered, date_corrected, stored_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
                 )?
-                .execute(params![
+                .query_row(params![
                     doc_id,
                     version,
                     doc.body_html,
@@ -419,7 +441,13 @@ fn save_in(
                     doc.date_answered,
                     doc.date_corrected,
                     now
-                ])?;
+                ], |r| r.get(0))?;
+                version_ref = Some(VersionRef {
+                    document_id: doc_id,
+                    version_id,
+                    version,
+                    is_correction: doc.is_correction || replaces_substantive,
+                });
                 if version == 1 {
                     SaveOutcome::New
                 } else {
@@ -440,7 +468,7 @@ fn save_in(
         outcome != SaveOutcome::NotMatched,
         now
     ])?;
-    Ok(outcome)
+    Ok((outcome, version_ref))
 }
 
 fn upsert_document(
@@ -534,8 +562,11 @@ mod tests {
     }
 
     fn save(s: &mut Store, d: Document, fp: &str, kw: &[String]) -> SaveOutcome {
-        s.save_documents(&[(d, fp.to_owned(), kw.to_vec())], Utc::now())
-            .unwrap()[0]
+        s.save_documents(&[(d, fp.to_owned(), kw.to_vec())], Utc::now(), |_, _, _| {
+            Ok(())
+        })
+        .unwrap()[0]
+            .0
     }
 
     fn open() -> (tempfile::TempDir, Store) {

@@ -5,4 +5,5 @@ mod support;
 mod cli;
 mod extract;
 mod ingest;
+mod series;
 mod tidy;

@@ -1,0 +1,301 @@
+//! Statistics across answers, through the whole pass: real corpus answers as first editions, and
+//! later editions built from them (figures extended and revised, rows reordered, a column renamed,
+//! a footnote added), stored in date order; then adversarial cases that must not merge.
+//!
+//! The later editions are constructed for these tests from the real first editions: the corpus
+//! does not yet hold two editions of one statistic.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, TimeZone as _, Utc};
+use pqwatch::pipeline::{run_once, Deps, Mode};
+use pqwatch::progress::Progress;
+use pqwatch::store::ChangeRow;
+use serde_json::Value;
+
+use crate::support::fake_api::FakeApi;
+use crate::support::{corpus_question, deps, question, settings};
+
+async fn poll_day(api: &FakeApi, deps: &Deps, q: Value) {
+    let day = q["dateAnswered"].as_str().unwrap()[..10].to_owned();
+    api.state.lock().unwrap().questions.push(q);
+    let d: NaiveDate = day.parse().unwrap();
+    let now = Utc.from_utc_datetime(&d.and_hms_opt(12, 0, 0).unwrap());
+    let r = run_once(
+        deps,
+        Mode::Backfill { from: d, to: d },
+        now,
+        &Progress::quiet(),
+    )
+    .await
+    .unwrap();
+    assert!(r.complete(), "{r:?}");
+}
+
+fn changes(deps: &Deps) -> Vec<ChangeRow> {
+    deps.store.lock().unwrap().changes(None, None).unwrap()
+}
+
+/// (cell, period key) → (change, raw, previous raw) for one statistic's changes.
+fn by_cell(
+    rows: &[ChangeRow],
+    statistic: i64,
+) -> HashMap<(String, String), (String, String, Option<String>)> {
+    rows.iter()
+        .filter(|c| c.statistic_id == statistic)
+        .map(|c| {
+            (
+                (c.cell.clone(), c.period_key.clone()),
+                (c.change.clone(), c.raw.clone(), c.previous_raw.clone()),
+            )
+        })
+        .collect()
+}
+
+fn confirmed(deps: &Deps) -> i64 {
+    *deps
+        .store
+        .lock()
+        .unwrap()
+        .change_counts()
+        .unwrap()
+        .get("confirmed")
+        .unwrap_or(&0)
+}
+
+#[tokio::test]
+async fn a_new_edition_of_drug_conveyance_figures_gives_one_new_one_revised_and_four_confirmed() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let deps = deps(&settings(&api.base_url(), dir.path()));
+    let first = corpus_question("2024-02-01-prison-officers-dismissal", 1, "2024-02-01");
+    poll_day(&api, &deps, first.clone()).await;
+    let after_first = changes(&deps);
+    assert_eq!(after_first.len(), 5);
+    assert!(after_first.iter().all(|c| c.change == "new"));
+
+    // A year later: 2023 revised from 21 to 23, 2024 published.
+    let html = first["answerText"]
+        .as_str()
+        .unwrap()
+        .replace("Dec 2023", "Dec 2024")
+        .replace(
+            "<tr><td>2023</td><td>21</td></tr>",
+            "<tr><td>2023</td><td>23</td></tr><tr><td>2024</td><td>30</td></tr>",
+        );
+    let second = question(2, "2025-02-03", "Prison Officers: Dismissal", &html);
+    poll_day(&api, &deps, second).await;
+
+    let all = changes(&deps);
+    let stat = all[0].statistic_id;
+    assert!(all.iter().all(|c| c.statistic_id == stat), "one statistic");
+    let cells = by_cell(&all[..2], stat);
+    assert_eq!(
+        cells[&("".into(), "2024".into())],
+        ("new".into(), "30".into(), None)
+    );
+    assert_eq!(
+        cells[&("".into(), "2023".into())],
+        ("revised".into(), "23".into(), Some("21".into()))
+    );
+    assert_eq!(confirmed(&deps), 4);
+    let revised = all.iter().find(|c| c.change == "revised").unwrap();
+    assert_eq!(revised.source.question_id, 2);
+    assert_eq!(revised.previous_source.as_ref().unwrap().question_id, 1);
+    assert_eq!(revised.source.cell, [5, 1], "header row 0, then 2019..2023");
+}
+
+#[tokio::test]
+async fn a_renamed_column_reordered_rows_and_a_new_total_are_not_false_revisions() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let deps = deps(&settings(&api.base_url(), dir.path()));
+    poll_day(
+        &api,
+        &deps,
+        corpus_question("2015-12-noms-staff-dismissed-corruption", 1, "2015-12-15"),
+    )
+    .await;
+
+    // The next year's answer: "Number" for "Dismissals", newest first, 2010 dropped, 2015 added.
+    let html = "<p>The number of dismissals over the last five years of NOMS staff for corruption related offences has been provided in the table below.</p>\
+        <table><tr><th>Year</th><th>Number</th></tr><tr><td>2015</td><td>12</td></tr>\
+        <tr><td>2014</td><td>16</td></tr><tr><td>2013</td><td>16</td></tr><tr><td>2012</td><td>14</td></tr>\
+        <tr><td>2011</td><td>17</td></tr><tr><td>Total</td><td>75</td></tr></table>";
+    poll_day(
+        &api,
+        &deps,
+        question(2, "2016-12-12", "Prisons: Corruption", html),
+    )
+    .await;
+
+    let all = changes(&deps);
+    let stat = all[0].statistic_id;
+    assert!(all.iter().all(|c| c.statistic_id == stat));
+    let second: Vec<&ChangeRow> = all.iter().filter(|c| c.source.question_id == 2).collect();
+    let mut got: Vec<(String, String)> = second
+        .iter()
+        .map(|c| (c.period_key.clone(), c.change.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("2015".into(), "new".into()),
+            ("total 2011..2015".into(), "new".into())
+        ]
+    );
+    assert_eq!(confirmed(&deps), 4);
+}
+
+#[tokio::test]
+async fn prisons_renamed_with_prefixes_and_footnotes_still_match_cell_by_cell() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let deps = deps(&settings(&api.base_url(), dir.path()));
+    let first = corpus_question(
+        "2024-assaults-on-staff-maidstone-huntercombe-morton-hall",
+        1,
+        "2024-03-01",
+    );
+    poll_day(&api, &deps, first.clone()).await;
+    let stats_before = deps.store.lock().unwrap().series_list().unwrap();
+    assert_eq!(
+        stats_before.len(),
+        2,
+        "numbers and rates are two statistics"
+    );
+
+    // The next edition: HMP prefixes, "and" for "&", a new footnote, Maidstone 2023 revised.
+    let html = first["answerText"]
+        .as_str()
+        .unwrap()
+        .replace("<td>Maidstone</td>", "<td>HMP Maidstone</td>")
+        .replace("England &amp; Wales", "England and Wales")
+        .replace("<td>Morton Hall</td>", "<td>Morton Hall (3)</td>")
+        .replace("<td>40</td></tr>", "<td>41</td></tr>");
+    poll_day(
+        &api,
+        &deps,
+        question(2, "2024-09-02", "Prisons: Crimes of Violence", &html),
+    )
+    .await;
+
+    let stats = deps.store.lock().unwrap().series_list().unwrap();
+    assert_eq!(stats.len(), 2, "no new statistic: {stats:?}");
+    let all = changes(&deps);
+    let second: Vec<&ChangeRow> = all.iter().filter(|c| c.source.question_id == 2).collect();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(
+        (
+            second[0].cell.as_str(),
+            second[0].period_key.as_str(),
+            second[0].change.as_str()
+        ),
+        ("maidstone", "2023", "revised")
+    );
+    assert_eq!(second[0].previous_raw.as_deref(), Some("40"));
+    assert_eq!(confirmed(&deps), 39);
+}
+
+#[tokio::test]
+async fn different_statistics_sharing_years_and_prisons_are_not_merged() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let deps = deps(&settings(&api.base_url(), dir.path()));
+    let table = |caption: &str, a: u32| {
+        format!("<p>{caption}</p><table><tr><th>Prison</th><th>2022</th><th>2023</th></tr>\
+            <tr><td>Maidstone</td><td>{a}</td><td>{}</td></tr><tr><td>Huntercombe</td><td>5</td><td>6</td></tr></table>", a + 1)
+    };
+    poll_day(
+        &api,
+        &deps,
+        question(
+            1,
+            "2024-01-10",
+            "Prisons: Self-harm",
+            &table("Self-harm incidents in prison custody", 10),
+        ),
+    )
+    .await;
+    poll_day(
+        &api,
+        &deps,
+        question(
+            2,
+            "2024-01-11",
+            "Prisons: Drugs",
+            &table("Drug finds in prison custody", 30),
+        ),
+    )
+    .await;
+    // The same words, but as a rate, is another statistic too.
+    let rate = table(
+        "Self-harm incidents in prison custody, rate per 1,000 prisoners",
+        11,
+    );
+    poll_day(
+        &api,
+        &deps,
+        question(3, "2024-01-12", "Prisons: Self-harm", &rate),
+    )
+    .await;
+
+    let stats = deps.store.lock().unwrap().series_list().unwrap();
+    assert_eq!(stats.len(), 3, "{stats:?}");
+    assert!(changes(&deps).iter().all(|c| c.change == "new"));
+    assert_eq!(confirmed(&deps), 0);
+}
+
+#[tokio::test]
+async fn a_correction_is_diffed_against_the_version_it_replaces_and_marked() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let deps = deps(&settings(&api.base_url(), dir.path()));
+    let q = corpus_question("2024-02-01-prison-officers-dismissal", 1, "2024-02-01");
+    poll_day(&api, &deps, q).await;
+    // Re-ingesting the same answer gives no changes.
+    let before = changes(&deps).len();
+    let d: NaiveDate = "2024-02-01".parse().unwrap();
+    run_once(
+        &deps,
+        Mode::Steady,
+        Utc.from_utc_datetime(&d.and_hms_opt(13, 0, 0).unwrap()),
+        &Progress::quiet(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(changes(&deps).len(), before);
+    assert_eq!(confirmed(&deps), 0);
+
+    api.update_question(1, |q| {
+        let t = q["answerText"]
+            .as_str()
+            .unwrap()
+            .replace("<td>2020</td><td>19</td>", "<td>2020</td><td>18</td>");
+        q["answerText"] = Value::String(t);
+        q["answerIsCorrection"] = Value::Bool(true);
+        q["dateAnswerCorrected"] = Value::String("2024-03-05T00:00:00".into());
+    });
+    let d: NaiveDate = "2024-03-05".parse().unwrap();
+    run_once(
+        &deps,
+        Mode::Backfill { from: d, to: d },
+        Utc.from_utc_datetime(&d.and_hms_opt(12, 0, 0).unwrap()),
+        &Progress::quiet(),
+    )
+    .await
+    .unwrap();
+
+    let all = changes(&deps);
+    let rev: Vec<&ChangeRow> = all.iter().filter(|c| c.change == "revised").collect();
+    assert_eq!(rev.len(), 1);
+    assert_eq!(
+        (rev[0].period_key.as_str(), rev[0].raw.as_str()),
+        ("2020", "18")
+    );
+    assert_eq!(rev[0].previous_raw.as_deref(), Some("19"));
+    assert!(rev[0].is_correction);
+    assert_eq!(rev[0].source.version, 2);
+    assert_eq!(rev[0].previous_source.as_ref().unwrap().version, 1);
+}
