@@ -320,3 +320,101 @@ fn extract_renders_html_and_text_readably_and_refuses_a_missing_file() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("/nonexistent/answer.json"));
 }
+
+#[test]
+fn series_and_changes_commands_show_history_with_sources_and_export_tidy_csv() {
+    let api = FakeApi::start();
+    let first = corpus_question("2024-02-01-prison-officers-dismissal", 1, "2024-02-01");
+    let html = first["answerText"].as_str().unwrap().replace(
+        "<tr><td>2023</td><td>21</td></tr>",
+        "<tr><td>2023</td><td>23</td></tr><tr><td>2024</td><td>30</td></tr>",
+    );
+    let second = question(2, "2025-02-03", "Prison Officers: Dismissal", &html);
+    api.set_questions(vec![first, second]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = api.base_url();
+    for (from, to) in [("2024-02-01", "2024-02-01"), ("2025-02-03", "2025-02-03")] {
+        let o = run(
+            &url,
+            dir.path(),
+            &["poll", "--once", "--from", from, "--to", to],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+
+    let o = run(&url, dir.path(), &["series", "list", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &list[0];
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    for key in [
+        "id",
+        "title",
+        "unit",
+        "first_period",
+        "last_period",
+        "sources",
+    ] {
+        assert!(s.get(key).is_some(), "{key}");
+    }
+    assert_eq!(
+        (s["first_period"].as_str(), s["last_period"].as_str()),
+        (Some("2019"), Some("2024"))
+    );
+    assert_eq!(s["sources"], 2);
+    let id = s["id"].to_string();
+
+    let o = run(&url, dir.path(), &["series", "show", &id, "--json"]);
+    let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["values"].as_array().unwrap().len(), 11);
+    assert_eq!(d["revisions"].as_array().unwrap().len(), 1);
+    assert_eq!(d["revisions"][0]["previous_raw"], "21");
+    assert!(
+        d["sources"][1]["reason"]["shared_words"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 3
+    );
+
+    let o = run(&url, dir.path(), &["changes", "--json"]);
+    let ch: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kinds: Vec<&str> = ch
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["change"].as_str().unwrap())
+        .collect();
+    // Newest first: the second answer's 2024 (new) and 2023 (revised), then the first's five.
+    assert_eq!(kinds, ["new", "revised", "new", "new", "new", "new", "new"]);
+    assert_eq!(ch[0]["period_key"], "2024");
+    assert_eq!(ch[0]["source"]["uin"], "10002");
+    assert_eq!(
+        ch[0]["source"]["url"],
+        "https://questions-statements.parliament.uk/written-questions/detail/2025-02-03/10002"
+    );
+    let o = run(
+        &url,
+        dir.path(),
+        &["changes", "--since", "2999-01-01", "--json"],
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        serde_json::json!([])
+    );
+
+    let o = run(&url, dir.path(), &["series", "export", &id, "--csv"]);
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("statistic_id,statistic,unit,cell,period_key"));
+    assert_eq!(lines.len(), 12, "a header and one row per observation");
+    assert!(lines
+        .iter()
+        .any(|l| l.contains(",2023,") && l.contains(",23,")));
+
+    let o = run(&url, dir.path(), &["series", "export", &id]);
+    assert_eq!(o.status.code(), Some(2), "--csv is required");
+    let o = run(&url, dir.path(), &["series", "show", "999"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("series list"));
+}
