@@ -15,6 +15,7 @@ pub struct Settings {
     pub watch: WatchSettings,
     pub database: DatabaseSettings,
     pub schedule: ScheduleSettings,
+    pub mail: MailSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -53,6 +54,55 @@ pub struct ScheduleSettings {
     pub cron: String,
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// The From mailbox of every alert.
+    pub from: String,
+    /// `smtp://host:port` (STARTTLS), `smtps://host:port` (implicit TLS), or
+    /// `smtp+plain://host:port` (no TLS: loopback only). Empty: write .eml files to `outbox_dir`.
+    pub smtp_url: String,
+    pub smtp_username: String,
+    /// The SMTP password: better from PQWATCH_MAIL_SMTP_PASSWORD or a credentials file.
+    pub smtp_password: String,
+    pub smtp_password_file: String,
+    pub outbox_dir: PathBuf,
+    /// Where a one-click unsubscribe link points (`{base}/unsubscribe?t=TOKEN`); empty: mailto only.
+    pub public_base_url: String,
+    /// The mailbox that takes `mailto:` unsubscribe requests.
+    pub unsubscribe_mailto: String,
+    /// UK hour (0-23) at which daily digests are sent.
+    pub digest_hour: u32,
+    pub max_attempts: u32,
+    pub retry_base_secs: u64,
+}
+
+impl MailSettings {
+    /// The SMTP password from the setting, or else from the credentials file (systemd's
+    /// LoadCredential puts it under $CREDENTIALS_DIRECTORY).
+    pub fn password(&self) -> Result<Option<String>, ConfigError> {
+        if !self.smtp_password.is_empty() {
+            return Ok(Some(self.smtp_password.clone()));
+        }
+        if self.smtp_password_file.is_empty() {
+            return Ok(None);
+        }
+        let path = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) if !self.smtp_password_file.starts_with('/') => {
+                PathBuf::from(dir).join(&self.smtp_password_file)
+            }
+            _ => PathBuf::from(&self.smtp_password_file),
+        };
+        std::fs::read_to_string(&path)
+            .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_owned()))
+            .map_err(|e| ConfigError::Env {
+                var: "[mail] smtp_password_file".into(),
+                message: format!("cannot read {}: {e}", path.display()),
+                fix: "point it at a readable file holding only the password".into(),
+            })
+    }
+}
+
 /// A setting that is wrong or missing: always says which, where, and how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -75,7 +125,7 @@ pub enum ConfigError {
     },
 }
 
-const SECTIONS: &[&str] = &["api", "watch", "database", "schedule"];
+const SECTIONS: &[&str] = &["api", "watch", "database", "schedule", "mail"];
 /// Environment variables with the prefix that are not setting overrides.
 const NOT_OVERRIDES: &[&str] = &["PQWATCH_CONFIG", "PQWATCH_LOG"];
 
@@ -200,6 +250,44 @@ impl Settings {
                 "database.path",
                 "is empty".into(),
                 "set it to a file path, e.g. \"data/pqwatch.sqlite\"",
+            );
+        }
+        let mail = &self.mail;
+        if mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return bad(
+                "mail.from",
+                format!("{:?} is not a mailbox", mail.from),
+                "use \"pqwatch <alerts@your-union.org.uk>\" or a bare address",
+            );
+        }
+        if !mail.smtp_url.is_empty()
+            && !["smtp://", "smtps://", "smtp+plain://"]
+                .iter()
+                .any(|p| mail.smtp_url.starts_with(p))
+        {
+            return bad(
+                "mail.smtp_url",
+                format!("{:?} is not an SMTP URL", mail.smtp_url),
+                "use smtp://host:587 (STARTTLS), smtps://host:465 (TLS), or \"\" to write .eml files",
+            );
+        }
+        if !mail.unsubscribe_mailto.is_empty()
+            && mail.unsubscribe_mailto.parse::<lettre::Address>().is_err()
+        {
+            return bad(
+                "mail.unsubscribe_mailto",
+                format!("{:?} is not an email address", mail.unsubscribe_mailto),
+                "use an address that takes unsubscribe requests, or \"\" to use the From address",
+            );
+        }
+        if mail.digest_hour > 23 || mail.max_attempts == 0 {
+            return bad(
+                "mail.digest_hour",
+                format!(
+                    "digest_hour {} / max_attempts {}",
+                    mail.digest_hour, mail.max_attempts
+                ),
+                "use an hour from 0 to 23 and at least 1 attempt",
             );
         }
         if self.schedule.cron.split_whitespace().count() < 6 {

@@ -1,0 +1,298 @@
+//! Sending built messages: SMTP through lettre (STARTTLS or implicit TLS, AUTH, pooled
+//! connections), .eml files in a folder when no SMTP server is configured, or memory in unit
+//! tests. It knows nothing of what a message says or of the database.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{ConfigError, MailSettings};
+
+/// A message ready to send: every text already rendered and escaped.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    /// Without angle brackets: `pqwatch.7.42@host`.
+    pub message_id: String,
+    pub to: String,
+    pub to_name: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The List-Unsubscribe value, e.g. `<https://…>, <mailto:…>`.
+    pub list_unsubscribe: String,
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// A 4xx, a refused or dropped connection, a timeout: try again later.
+    #[error("temporary: {0}")]
+    Transient(String),
+    /// A 5xx for this address, or a message that cannot be built: do not try again.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+pub enum Mailer {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
+    Files {
+        dir: PathBuf,
+        from: Mailbox,
+    },
+    Memory {
+        sent: Arc<Mutex<Vec<Vec<u8>>>>,
+        from: Mailbox,
+    },
+}
+
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(s.to_owned()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
+    }
+}
+
+fn invalid(key: &str, message: String, fix: &str) -> ConfigError {
+    ConfigError::Invalid {
+        file: "the config".into(),
+        message: format!("[{key}] {message}"),
+        fix: fix.to_owned(),
+    }
+}
+
+impl Mailer {
+    pub fn from_settings(mail: &MailSettings) -> Result<Mailer, ConfigError> {
+        let from: Mailbox = mail.from.parse().map_err(|e| {
+            invalid(
+                "mail.from",
+                format!("{:?}: {e}", mail.from),
+                "use a mailbox such as \"pqwatch <alerts@union.org.uk>\"",
+            )
+        })?;
+        if mail.smtp_url.is_empty() {
+            return Ok(Mailer::Files {
+                dir: mail.outbox_dir.clone(),
+                from,
+            });
+        }
+        let url = reqwest::Url::parse(&mail.smtp_url).map_err(|e| {
+            invalid(
+                "mail.smtp_url",
+                format!("{:?}: {e}", mail.smtp_url),
+                "use smtp://host:587 or smtps://host:465",
+            )
+        })?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let tls = |h: &str| {
+            TlsParameters::new(h.to_owned()).map_err(|e| {
+                invalid(
+                    "mail.smtp_url",
+                    format!("TLS for {h}: {e}"),
+                    "check the host name",
+                )
+            })
+        };
+        let (tls, port) = match url.scheme() {
+            "smtps" => (Tls::Wrapper(tls(&host)?), 465),
+            "smtp" => (Tls::Required(tls(&host)?), 587),
+            _ => (Tls::None, 25),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(url.port().unwrap_or(port))
+            .tls(tls)
+            .timeout(Some(Duration::from_secs(30)))
+            .pool_config(PoolConfig::new().max_size(2));
+        if let Some(password) = mail.password()? {
+            builder = builder.credentials(Credentials::new(mail.smtp_username.clone(), password));
+        }
+        Ok(Mailer::Smtp {
+            transport: builder.build(),
+            from,
+        })
+    }
+
+    /// A mailer that keeps the formatted messages, for unit tests.
+    pub fn memory(from: &str) -> (Mailer, Arc<Mutex<Vec<Vec<u8>>>>) {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let from = from.parse().expect("a test's From is valid");
+        (
+            Mailer::Memory {
+                sent: sent.clone(),
+                from,
+            },
+            sent,
+        )
+    }
+
+    fn from(&self) -> &Mailbox {
+        match self {
+            Mailer::Smtp { from, .. }
+            | Mailer::Files { from, .. }
+            | Mailer::Memory { from, .. } => from,
+        }
+    }
+
+    /// Builds the multipart message with its stable Message-ID and unsubscribe headers.
+    pub fn build(&self, m: &Outgoing) -> Result<Message, SendError> {
+        let to: Mailbox = format!(
+            "{} <{}>",
+            super::render::header_text(&m.to_name).replace(['"', '<', '>', ','], ""),
+            m.to
+        )
+        .parse()
+        .or_else(|_| m.to.parse())
+        .map_err(|e| SendError::Permanent(format!("address {:?}: {e}", m.to)))?;
+        Message::builder()
+            .from(self.from().clone())
+            .to(to)
+            .subject(super::render::header_text(&m.subject))
+            .message_id(Some(format!("<{}>", m.message_id)))
+            .header(ListUnsubscribe(m.list_unsubscribe.clone()))
+            .header(ListUnsubscribePost)
+            .multipart(MultiPart::alternative_plain_html(
+                m.text.clone(),
+                m.html.clone(),
+            ))
+            .map_err(|e| SendError::Permanent(format!("building the message: {e}")))
+    }
+
+    /// Sends one message. Returns only when the server (or the folder) has it.
+    pub async fn send(&self, m: &Outgoing) -> Result<(), SendError> {
+        let message = self.build(m)?;
+        match self {
+            Mailer::Smtp { transport, .. } => match transport.send(message).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+                Err(e) => Err(SendError::Transient(error_chain(&e))),
+            },
+            Mailer::Files { dir, .. } => {
+                // Named by Message-ID and written by rename: a resend replaces, never doubles.
+                let name: String = m
+                    .message_id
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let bytes = message.formatted();
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    std::fs::create_dir_all(&dir)?;
+                    let tmp = dir.join(format!(".{name}.tmp"));
+                    std::fs::write(&tmp, &bytes)?;
+                    std::fs::rename(&tmp, dir.join(format!("{name}.eml")))
+                })
+                .await
+                .map_err(|e| SendError::Transient(e.to_string()))?
+                .map_err(|e| SendError::Transient(format!("writing to {}: {e}", m.to)))
+            }
+            Mailer::Memory { sent, .. } => {
+                sent.lock()
+                    .map_err(|_| SendError::Transient("lock".into()))?
+                    .push(message.formatted());
+                Ok(())
+            }
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outgoing() -> Outgoing {
+        Outgoing {
+            message_id: "pqwatch.1.2@localhost".into(),
+            to: "ops@union.org.uk".into(),
+            to_name: "Ops\r\nBcc: victim@example.org".into(),
+            subject: "1 new figure: Prisons\r\nBcc: victim@example.org".into(),
+            text: "plain".into(),
+            html: "<p>html</p>".into(),
+            list_unsubscribe: "<mailto:u@x.org?subject=unsubscribe>".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_carries_its_message_id_unsubscribe_headers_and_both_parts() {
+        let (m, sent) = Mailer::memory("pqwatch <pq@localhost>");
+        m.send(&outgoing()).await.unwrap();
+        let raw = String::from_utf8(sent.lock().unwrap()[0].clone()).unwrap();
+        assert!(raw.contains("Message-ID: <pqwatch.1.2@localhost>"), "{raw}");
+        assert!(raw.contains("List-Unsubscribe: <mailto:u@x.org?subject=unsubscribe>"));
+        assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+        assert!(raw.contains("multipart/alternative"));
+        assert!(raw.contains("text/plain") && raw.contains("text/html"));
+    }
+
+    #[tokio::test]
+    async fn header_injection_through_the_subject_or_name_is_neutralised() {
+        let (m, sent) = Mailer::memory("pq@localhost");
+        m.send(&outgoing()).await.unwrap();
+        let raw = String::from_utf8(sent.lock().unwrap()[0].clone()).unwrap();
+        let headers = raw.split("\r\n\r\n").next().unwrap();
+        assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "{headers}");
+    }
+
+    #[tokio::test]
+    async fn the_file_outbox_writes_one_eml_per_message_id_even_when_resent() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Mailer::Files {
+            dir: dir.path().join("outbox"),
+            from: "pq@localhost".parse().unwrap(),
+        };
+        m.send(&outgoing()).await.unwrap();
+        m.send(&outgoing()).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .collect();
+        assert_eq!(files.len(), 1);
+    }
+}
