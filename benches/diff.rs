@@ -53,7 +53,9 @@ fn save(store: &mut Store, docs: Vec<Document>) {
         .collect();
     let now = Utc::now();
     store
-        .save_documents(&items, now, |rec, d, v| record_figures(rec, d, v, now))
+        .save_documents(&items, now, |rec, d, v| {
+            record_figures(rec, d, v, now, None)
+        })
         .unwrap();
 }
 

@@ -7,14 +7,18 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use chrono::Utc;
 
-use crate::cli::{AnswersCommand, Cli, Command, PollArgs, SeriesCommand};
+use crate::cli::{
+    AlertsCommand, AnswersCommand, Cli, Command, PollArgs, SeriesCommand, SubscribersCommand,
+};
 use crate::config::Settings;
 use crate::daemon::{self, Schedule};
 use crate::fetch::Client;
 use crate::model::DocKind;
-use crate::pipeline::{self, Deps, Mode, PassReport};
+use crate::notify::mailer::Mailer;
+use crate::pipeline::{self, AlertSettings, Deps, Mode, PassReport};
 use crate::progress::Progress;
 use crate::store::Store;
+use crate::subscribers::{self as subs, NewSubscriber};
 use crate::watch::Matcher;
 
 /// A mistake in how pqwatch was invoked (exit code 2), as opposed to a failure while running.
@@ -42,10 +46,161 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Run => run(settings).await,
         Command::Poll(args) => poll(settings, args).await,
         Command::Answers(cmd) => answers(settings, cmd),
+        Command::Subscribe {
+            email,
+            keywords,
+            digest,
+            bodies,
+            houses,
+            name,
+            include_no_figures,
+            confirmed,
+        } => {
+            let usage = |e: String| anyhow::Error::from(UsageError(e));
+            let s = NewSubscriber {
+                email: subs::parse_email(&email).map_err(usage)?,
+                name,
+                keywords: subs::parse_keywords(&keywords)
+                    .map_err(|e| usage(format!("--keywords: {e}")))?,
+                bodies: subs::parse_bodies(bodies.as_deref().unwrap_or(""))
+                    .map_err(|e| usage(format!("--bodies: {e}")))?,
+                houses: subs::parse_houses(houses.as_deref().unwrap_or(""))
+                    .map_err(|e| usage(format!("--houses: {e}")))?,
+                frequency: subs::Frequency::parse(digest.as_deref().unwrap_or(""))
+                    .map_err(|e| usage(format!("--digest: {e}")))?,
+                include_no_figures,
+                confirmed,
+            };
+            subscribe(settings, s).await
+        }
+        Command::Unsubscribe { email } => {
+            let mut store = open_store(&settings)?;
+            let email = subs::parse_email(&email).map_err(UsageError)?;
+            if store.unsubscribe(&email, Utc::now())? {
+                println!("unsubscribed {email}");
+                Ok(())
+            } else {
+                Err(UsageError(format!(
+                    "{email} is not subscribed; `pqwatch subscribers list` shows who is"
+                ))
+                .into())
+            }
+        }
+        Command::Subscribers(SubscribersCommand::List { json }) => {
+            let list = open_store(&settings)?.subscribers()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for s in &list {
+                    println!(
+                        "{:<32} {:<8} {:<11} {}",
+                        s.email,
+                        s.frequency.as_str(),
+                        if s.confirmed {
+                            "confirmed"
+                        } else {
+                            "unconfirmed"
+                        },
+                        s.keywords.join(", ")
+                    );
+                }
+                eprintln!("{} subscribers", list.len());
+            }
+            Ok(())
+        }
+        Command::Subscribers(SubscribersCommand::Import { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?;
+            let list = subs::parse_csv(&text).map_err(|errors| {
+                UsageError(format!(
+                    "{}: nothing imported; fix these rows and import again:\n  {}",
+                    file.display(),
+                    errors.join("\n  ")
+                ))
+            })?;
+            let with_tokens = list
+                .into_iter()
+                .map(|s| Ok((s, token()?)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let n = open_store(&settings)?.import_subscribers(&with_tokens, Utc::now())?;
+            println!("imported {n} subscribers");
+            Ok(())
+        }
+        Command::Alerts(AlertsCommand::List { pending, json }) => {
+            let list = open_store(&settings)?.alerts(pending)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for a in &list {
+                    println!(
+                        "{:>6} {:<8} {:<12} {:<30} {} {}",
+                        a.id,
+                        a.status,
+                        a.kind,
+                        a.email,
+                        a.sent_at
+                            .as_deref()
+                            .or(a.next_attempt_at.as_deref())
+                            .unwrap_or("-"),
+                        a.last_error
+                            .as_deref()
+                            .map(|e| format!("({e})"))
+                            .unwrap_or_default()
+                    );
+                }
+                eprintln!("{} alerts", list.len());
+            }
+            Ok(())
+        }
         Command::Series(cmd) => series(settings, cmd),
         Command::Changes { since, json } => changes(settings, since, json),
         Command::Extract { .. } => unreachable!("handled above"),
     }
+}
+
+/// 128 random bits from the operating system, hex: the subscriber's unsubscribe token.
+fn token() -> anyhow::Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+async fn subscribe(settings: Settings, s: NewSubscriber) -> anyhow::Result<()> {
+    let deps = deps(&settings, open_store(&settings)?)?;
+    let alerts = deps.alerts.clone();
+    let token = token()?;
+    let email = s.email.clone();
+    let (id, queued) = {
+        let mut store = deps
+            .store
+            .lock()
+            .map_err(|_| anyhow::anyhow!("store lock"))?;
+        let (name, keywords) = (s.name.clone(), s.keywords.clone());
+        store.add_subscriber(
+            &s,
+            &token,
+            |id| {
+                let r = crate::notify::render::confirmation(
+                    if name.is_empty() { "there" } else { &name },
+                    &keywords,
+                    None,
+                    &alerts.mailto,
+                );
+                (format!("pqwatch.c{id}@{}", alerts.id_host), r)
+            },
+            Utc::now(),
+        )?
+    };
+    if queued {
+        let sent = pipeline::flush_outbox(&deps, Utc::now()).await?;
+        println!(
+            "subscribed {email} (id {id}); confirmation email {}",
+            if sent.sent > 0 { "sent" } else { "queued" }
+        );
+    } else {
+        println!("subscribed {email} (id {id})");
+    }
+    Ok(())
 }
 
 /// `pqwatch extract FILE`: no config, database or network is touched.
@@ -109,6 +264,8 @@ fn deps(settings: &Settings, store: Store) -> anyhow::Result<Deps> {
         statements: settings.api.statements,
         concurrency: settings.api.concurrency,
         stop: Arc::new(AtomicBool::new(false)),
+        mailer: Arc::new(Mailer::from_settings(&settings.mail)?),
+        alerts: AlertSettings::from_mail(&settings.mail),
     })
 }
 
@@ -130,7 +287,8 @@ async fn poll(settings: Settings, args: PollArgs) -> anyhow::Result<()> {
         (Some(from), Some(to)) => Mode::Backfill { from, to },
         _ => Mode::Steady,
     };
-    let deps = deps(&settings, open_store(&settings)?)?;
+    let mut deps = deps(&settings, open_store(&settings)?)?;
+    deps.alerts.on_backfill = args.alert;
     let stop = deps.stop.clone();
     let watcher = tokio::spawn(async move {
         daemon::shutdown_signal().await;

@@ -36,6 +36,39 @@ pub enum Command {
     /// Stored answers.
     #[command(subcommand)]
     Answers(AnswersCommand),
+    /// Add (or update) a subscriber. Unconfirmed subscribers get only a confirmation email.
+    Subscribe {
+        email: String,
+        /// Words and phrases to follow, comma-separated: "drones, assaults on staff".
+        #[arg(long)]
+        keywords: String,
+        /// "daily" for one digest a day at [mail] digest_hour; instant alerts otherwise.
+        #[arg(long, value_name = "daily")]
+        digest: Option<String>,
+        /// Only answers from these answering bodies (API ids, comma-separated; MoJ is 54).
+        #[arg(long, value_name = "IDS")]
+        bodies: Option<String>,
+        /// Only answers from these houses (Commons, Lords).
+        #[arg(long, value_name = "HOUSES")]
+        houses: Option<String>,
+        /// The subscriber's name, for greetings.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Also send answers that match but carry no new figures.
+        #[arg(long)]
+        include_no_figures: bool,
+        /// Mark confirmed now (the organisation already has the subscriber's consent).
+        #[arg(long)]
+        confirmed: bool,
+    },
+    /// Stop all email to an address.
+    Unsubscribe { email: String },
+    /// Subscribers.
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
+    /// The outbox: what was sent, to whom, when, and what failed.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Statistics: the series recognised across answers.
     #[command(subcommand)]
     Series(SeriesCommand),
@@ -70,6 +103,9 @@ pub struct PollArgs {
     /// Last UK day of a backfill (YYYY-MM-DD); needs --from.
     #[arg(long, requires = "from", value_name = "DATE")]
     pub to: Option<NaiveDate>,
+    /// Queue alerts for what a backfill finds (a backfill builds history silently otherwise).
+    #[arg(long, requires = "from")]
+    pub alert: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,5 +151,29 @@ pub enum SeriesCommand {
         /// Write CSV (the only format, and required, so scripts say what they expect).
         #[arg(long, required = true)]
         csv: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Every current subscriber.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import an organisation's list: a CSV with a header row (email,name,keywords,digest,
+    /// bodies,houses,confirmed,include_no_figures). All rows or none are imported.
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Alerts, newest first.
+    List {
+        /// Only alerts not yet sent.
+        #[arg(long)]
+        pending: bool,
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -20,9 +20,12 @@ use crate::diff::{self, ChangeKind};
 use crate::extract;
 use crate::fetch::{Client, DateField, FetchError, ListQuery};
 use crate::model::{DocKind, Document};
+use crate::notify::mailer::{Mailer, Outgoing, SendError};
+use crate::notify::render;
 use crate::progress::Progress;
 use crate::series;
 use crate::store::{Fnv64, Recorder, SaveOutcome, Store, VersionRef};
+use crate::subscribers::Frequency;
 use crate::watch::{html_text, Matcher};
 
 /// Days per backfill chunk: each chunk is committed and recorded before the next starts, so an
@@ -39,6 +42,63 @@ pub struct Deps {
     pub concurrency: usize,
     /// Set to stop the pass at the next safe point (between records).
     pub stop: Arc<AtomicBool>,
+    pub mailer: Arc<Mailer>,
+    pub alerts: AlertSettings,
+}
+
+/// What queuing and sending alerts needs to know.
+#[derive(Clone, Debug)]
+pub struct AlertSettings {
+    /// The domain of Message-IDs (the From address's).
+    pub id_host: String,
+    /// Base of one-click unsubscribe links; empty for mailto only.
+    pub public_base_url: String,
+    pub mailto: String,
+    pub digest_hour: u32,
+    pub max_attempts: u32,
+    pub retry_base_secs: u64,
+    /// Queue alerts during a backfill too (`poll --once --from --to --alert`).
+    pub on_backfill: bool,
+}
+
+impl AlertSettings {
+    pub fn from_mail(mail: &crate::config::MailSettings) -> AlertSettings {
+        let from_addr = mail
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .map(|m| m.email.to_string())
+            .unwrap_or_else(|_| "pqwatch@localhost".into());
+        let id_host = from_addr
+            .rsplit_once('@')
+            .map_or("localhost".to_owned(), |(_, h)| h.to_owned());
+        AlertSettings {
+            id_host,
+            public_base_url: mail.public_base_url.trim_end_matches('/').to_owned(),
+            mailto: if mail.unsubscribe_mailto.is_empty() {
+                from_addr
+            } else {
+                mail.unsubscribe_mailto.clone()
+            },
+            digest_hour: mail.digest_hour,
+            max_attempts: mail.max_attempts,
+            retry_base_secs: mail.retry_base_secs,
+            on_backfill: false,
+        }
+    }
+
+    fn unsubscribe_url(&self, token: &str) -> Option<String> {
+        (!self.public_base_url.is_empty())
+            .then(|| format!("{}/unsubscribe?t={token}", self.public_base_url))
+    }
+
+    /// The List-Unsubscribe header: the one-click link (if any) and a mailto.
+    pub fn list_unsubscribe(&self, token: &str) -> String {
+        let mailto = format!("<mailto:{}?subject=unsubscribe%20{token}>", self.mailto);
+        match self.unsubscribe_url(token) {
+            Some(u) => format!("<{u}>, {mailto}"),
+            None => mailto,
+        }
+    }
 }
 
 /// Which days a pass covers.
@@ -78,6 +138,11 @@ pub struct PassReport {
     pub figures_confirmed: u64,
     /// Statistics seen for the first time.
     pub statistics_new: u64,
+    /// Alerts queued this pass (instant alerts and digest items), sent, retried later, failed.
+    pub alerts_queued: u64,
+    pub alerts_sent: u64,
+    pub alerts_retried: u64,
+    pub alerts_failed: u64,
     /// HTTP requests made, retries included.
     pub requests: u64,
     pub duration_ms: u64,
@@ -140,7 +205,7 @@ pub async fn run_once(
                     kind,
                     from,
                     today,
-                    now,
+                    (now, false),
                     &mut report,
                     &mut done,
                     progress,
@@ -173,7 +238,7 @@ pub async fn run_once(
                         kind,
                         start,
                         end,
-                        now,
+                        (now, true),
                         &mut report,
                         &mut done,
                         progress,
@@ -198,6 +263,13 @@ pub async fn run_once(
             }
         }
     }
+    // Notify: digests whose hour has come, then every due alert (this pass's and any left over
+    // from before a crash or an outage).
+    compile_digests(deps, now).await?;
+    let sent = flush_outbox(deps, now).await?;
+    report.alerts_sent = sent.sent;
+    report.alerts_retried = sent.retried;
+    report.alerts_failed = sent.failed;
     report.interrupted = deps.stop.load(Ordering::Relaxed);
     report.requests = deps.client.requests_made() - requests_before;
     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -215,7 +287,7 @@ async fn ingest_window(
     kind: DocKind,
     from: NaiveDate,
     to: NaiveDate,
-    now: DateTime<Utc>,
+    (now, backfill): (DateTime<Utc>, bool),
     report: &mut PassReport,
     done: &mut HashSet<(DocKind, i64)>,
     progress: &Progress,
@@ -261,7 +333,7 @@ async fn ingest_window(
                 deps,
                 &query,
                 page.records,
-                now,
+                (now, backfill),
                 report,
                 done,
                 &mut out,
@@ -289,7 +361,7 @@ async fn ingest_page(
     deps: &Deps,
     query: &ListQuery,
     records: Vec<serde_json::Value>,
-    now: DateTime<Utc>,
+    (now, mode_is_backfill): (DateTime<Utc>, bool),
     report: &mut PassReport,
     done: &mut HashSet<(DocKind, i64)>,
     out: &mut WindowOutcome,
@@ -410,8 +482,14 @@ async fn ingest_page(
     if items.is_empty() {
         return Ok(());
     }
+    let alerts = match mode_is_backfill {
+        true if !deps.alerts.on_backfill => None,
+        _ => Some(deps.alerts.clone()),
+    };
     let outcomes = with_store(deps, move |s| {
-        s.save_documents(&items, now, |rec, doc, v| record_figures(rec, doc, v, now))
+        s.save_documents(&items, now, |rec, doc, v| {
+            record_figures(rec, doc, v, now, alerts.as_ref())
+        })
     })
     .await?;
     for (outcome, figures) in outcomes {
@@ -420,6 +498,7 @@ async fn ingest_page(
             report.figures_revised += f.revised;
             report.figures_confirmed += f.confirmed;
             report.statistics_new += f.statistics_new;
+            report.alerts_queued += f.alerts_queued;
         }
         match outcome {
             SaveOutcome::NotMatched => {}
@@ -444,6 +523,7 @@ pub struct FigureCounts {
     pub revised: u64,
     pub confirmed: u64,
     pub statistics_new: u64,
+    pub alerts_queued: u64,
 }
 
 /// Extracts a new answer version's tables, files each under a statistic (a known one when the
@@ -454,8 +534,13 @@ pub fn record_figures(
     doc: &Document,
     version: VersionRef,
     now: DateTime<Utc>,
+    alerts: Option<&AlertSettings>,
 ) -> anyhow::Result<FigureCounts> {
+    let now_utc = now;
     let now = now.to_rfc3339();
+    let mut new_lines = Vec::new();
+    let mut revised_lines = Vec::new();
+    let mut changed: HashMap<usize, Vec<[usize; 2]>> = HashMap::new();
     let mut counts = FigureCounts::default();
     let extraction = extract::extract(&doc.body_html);
     let ctx = series::Context {
@@ -518,6 +603,41 @@ pub fn record_figures(
                     ChangeKind::Revised => counts.revised += 1,
                     ChangeKind::Confirmed => counts.confirmed += 1,
                 }
+                let f = &draft.figures[c.figure];
+                if alerts.is_some()
+                    && c.kind != ChangeKind::Confirmed
+                    && f.kind == crate::extract::Kind::Number
+                {
+                    let (previous_source, previous_url) = match &c.prior {
+                        Some(p) => {
+                            let (s, u) = rec.observation_source(p.observation_id)?;
+                            (Some(s), u)
+                        }
+                        None => (None, None),
+                    };
+                    let line = render::FigureLine {
+                        statistic: draft.title.clone(),
+                        label: f
+                            .row
+                            .iter()
+                            .chain(&f.column)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(" / "),
+                        raw: f.raw.clone(),
+                        previous_raw: c.prior.as_ref().map(|p| p.raw.clone()),
+                        previous_source,
+                        previous_url,
+                        table_index: draft.table_index,
+                        cell: f.cell,
+                    };
+                    changed.entry(draft.table_index).or_default().push(f.cell);
+                    if c.kind == ChangeKind::New {
+                        new_lines.push(line);
+                    } else {
+                        revised_lines.push(line);
+                    }
+                }
                 rec.insert_change(
                     statistic,
                     ids[c.figure],
@@ -529,7 +649,238 @@ pub fn record_figures(
             }
         }
     }
+    if let Some(settings) = alerts {
+        counts.alerts_queued = queue_alerts(
+            rec,
+            doc,
+            version,
+            &extraction,
+            new_lines,
+            revised_lines,
+            changed,
+            settings,
+            now_utc,
+        )?;
+    }
     Ok(counts)
+}
+
+/// Queues, for each confirmed subscriber who follows this answer, an instant alert or a digest
+/// item, in the transaction that records the changes. Returns how many were queued.
+#[allow(clippy::too_many_arguments)]
+fn queue_alerts(
+    rec: &Recorder<'_, '_>,
+    doc: &Document,
+    version: VersionRef,
+    extraction: &extract::Extraction,
+    new: Vec<render::FigureLine>,
+    revised: Vec<render::FigureLine>,
+    changed: HashMap<usize, Vec<[usize; 2]>>,
+    settings: &AlertSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let has_figures = !new.is_empty() || !revised.is_empty();
+    let subscribers = rec.active_subscribers()?;
+    if subscribers.is_empty() {
+        return Ok(0);
+    }
+    let published = if version.is_correction {
+        doc.date_corrected.or(doc.date_answered)
+    } else {
+        doc.date_answered
+    };
+    let body_text = html_text(&doc.body_html);
+    let texts = [
+        doc.heading.as_deref().unwrap_or(""),
+        doc.question_text.as_deref().unwrap_or(""),
+        body_text.as_str(),
+    ];
+    let tables = extraction
+        .tables
+        .iter()
+        .filter(|t| !has_figures || changed.contains_key(&t.index))
+        .filter(|t| !t.observations.is_empty())
+        .map(|t| render::TableView {
+            caption: t.caption.clone(),
+            header_rows: t.header_rows.clone(),
+            rows: t.rows.clone(),
+            changed: changed.get(&t.index).cloned().unwrap_or_default(),
+            notes: t.notes.clone(),
+        })
+        .collect();
+    let content = render::AnswerAlert {
+        heading: doc.heading.clone().unwrap_or_default(),
+        question: doc.question_text.clone().unwrap_or_default(),
+        asked_by: doc.asking_member.clone(),
+        answered_by: doc.answering_member.clone(),
+        answering_body: doc.answering_body_name.clone(),
+        date_answered: published.map(|d| d.to_string()),
+        house: doc.house.clone(),
+        uin: doc.uin.clone(),
+        url: doc.official_url(),
+        is_correction: version.is_correction,
+        new,
+        revised,
+        tables,
+    };
+    let now_s = now.to_rfc3339();
+    let mut queued = 0;
+    for s in subscribers {
+        if !has_figures && !s.include_no_figures {
+            continue;
+        }
+        if !s.bodies.is_empty() && !doc.answering_body_id.is_some_and(|b| s.bodies.contains(&b)) {
+            continue;
+        }
+        if !s.houses.is_empty() && !doc.house.as_ref().is_some_and(|h| s.houses.contains(h)) {
+            continue;
+        }
+        // Never about answers published before the subscriber confirmed.
+        let confirmed_day = s
+            .confirmed_at
+            .as_deref()
+            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+            .map(|c| uk_today(c.with_timezone(&Utc)));
+        if let (Some(p), Some(c)) = (published, confirmed_day) {
+            if p < c {
+                continue;
+            }
+        }
+        if Matcher::new(&s.keywords).matches(&texts).is_empty() {
+            continue;
+        }
+        match s.frequency {
+            Frequency::Instant => {
+                let url = settings.unsubscribe_url(&s.token);
+                let r = render::alert(
+                    &content,
+                    &render::Unsubscribe {
+                        url: url.as_deref(),
+                        mailto: &settings.mailto,
+                    },
+                );
+                let id = format!(
+                    "pqwatch.{}.{}@{}",
+                    s.id, version.version_id, settings.id_host
+                );
+                if rec.queue_alert(s.id, &id, &r, &now_s)? {
+                    queued += 1;
+                }
+            }
+            Frequency::Daily => {
+                rec.queue_digest_item(
+                    s.id,
+                    version.version_id,
+                    &serde_json::to_string(&content)?,
+                    content.date_answered.as_deref(),
+                    &now_s,
+                )?;
+                queued += 1;
+            }
+        }
+    }
+    Ok(queued)
+}
+
+/// What a flush of the outbox did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OutboxReport {
+    pub sent: u64,
+    pub retried: u64,
+    pub failed: u64,
+}
+
+/// Queues today's digest for each daily subscriber with answers waiting, once their hour has come.
+pub async fn compile_digests(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<u64> {
+    let uk = now.with_timezone(&chrono_tz::Europe::London);
+    if chrono::Timelike::hour(&uk) < deps.alerts.digest_hour {
+        return Ok(0);
+    }
+    let day = uk.date_naive().to_string();
+    let items = with_store(deps, |s| s.pending_digest_items()).await?;
+    let mut by_sub: std::collections::BTreeMap<i64, (Vec<i64>, Vec<render::AnswerAlert>)> =
+        Default::default();
+    for (sub, item, json) in items {
+        let e = by_sub.entry(sub).or_default();
+        e.0.push(item);
+        e.1.push(serde_json::from_str(&json).context("reading a digest item")?);
+    }
+    let subscribers = with_store(deps, |s| s.subscribers()).await?;
+    let mut queued = 0;
+    for (sub, (items, answers)) in by_sub {
+        let Some(s) = subscribers.iter().find(|s| s.id == sub) else {
+            continue;
+        };
+        let url = deps.alerts.unsubscribe_url(&s.token);
+        let r = render::digest(
+            &day,
+            &answers,
+            &render::Unsubscribe {
+                url: url.as_deref(),
+                mailto: &deps.alerts.mailto,
+            },
+        );
+        let id = format!("pqwatch.d{sub}.{day}@{}", deps.alerts.id_host);
+        with_store(deps, move |st| st.queue_digest(sub, &items, &id, &r, now)).await?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+/// Sends every due alert once: sent marks are written only after the server accepted the
+/// message; a 4xx or a dropped connection is retried later with backoff; a 5xx for one address
+/// fails that alert and the rest go on.
+pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<OutboxReport> {
+    let mut report = OutboxReport::default();
+    let mut tried = HashSet::new();
+    loop {
+        let due = with_store(deps, move |s| s.due_alerts(now, 100)).await?;
+        let fresh: Vec<_> = due.into_iter().filter(|a| tried.insert(a.id)).collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for a in fresh {
+            if deps.stop.load(Ordering::Relaxed) {
+                return Ok(report);
+            }
+            let out = Outgoing {
+                message_id: a.message_id.clone(),
+                to: a.email.clone(),
+                to_name: a.name.clone(),
+                subject: a.subject.clone(),
+                text: a.text.clone(),
+                html: a.html.clone(),
+                list_unsubscribe: deps.alerts.list_unsubscribe(&a.token),
+            };
+            let id = a.id;
+            match deps.mailer.send(&out).await {
+                Ok(()) => {
+                    with_store(deps, move |s| s.mark_sent(id, Utc::now())).await?;
+                    report.sent += 1;
+                }
+                Err(e) => {
+                    let permanent = matches!(e, SendError::Permanent(_));
+                    let attempts = a.attempts as u32 + 1;
+                    let give_up = permanent || attempts >= deps.alerts.max_attempts;
+                    let wait = deps
+                        .alerts
+                        .retry_base_secs
+                        .saturating_mul(1 << attempts.min(12))
+                        .min(6 * 3600);
+                    let next = Utc::now() + chrono::Duration::seconds(wait as i64);
+                    tracing::warn!(to = %a.email, message_id = %a.message_id, give_up, "alert not sent: {e}");
+                    let msg = e.to_string();
+                    with_store(deps, move |s| s.mark_retry(id, &msg, next, give_up)).await?;
+                    if give_up {
+                        report.failed += 1;
+                    } else {
+                        report.retried += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// The house and answering-body filters, applied locally as well as in the query.

@@ -17,9 +17,12 @@ use crate::model::{official_url, DocKind, Document};
 const MIGRATIONS: &[&str] = &[
     include_str!("store/migrations/001_initial.sql"),
     include_str!("store/migrations/002_statistics.sql"),
+    include_str!("store/migrations/003_alerts.sql"),
 ];
 
+mod alerts;
 mod statistics;
+pub use alerts::{AlertRow, DueAlert, SubscriberRow};
 pub use statistics::{
     ChangeRow, Provenance, Recorder, SeriesDetail, SeriesSummary, SeriesValue, SourceRow,
     VersionRef,

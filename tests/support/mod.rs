@@ -79,6 +79,10 @@ pub fn settings(base_url: &str, dir: &Path) -> Settings {
             "PQWATCH_DATABASE_PATH",
             dir.join("pqwatch.sqlite").display().to_string(),
         ),
+        (
+            "PQWATCH_MAIL_OUTBOX_DIR",
+            dir.join("outbox").display().to_string(),
+        ),
     ]
     .map(|(k, v)| (k.to_owned(), v));
     Settings::from_toml(Path::new("config/pqwatch.toml"), &text, env).unwrap()
@@ -93,5 +97,7 @@ pub fn deps(settings: &Settings) -> Deps {
         statements: settings.api.statements,
         concurrency: settings.api.concurrency,
         stop: Arc::new(AtomicBool::new(false)),
+        mailer: Arc::new(pqwatch::notify::mailer::Mailer::from_settings(&settings.mail).unwrap()),
+        alerts: pqwatch::pipeline::AlertSettings::from_mail(&settings.mail),
     }
 }
