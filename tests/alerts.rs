@@ -1,0 +1,460 @@
+//! Alerts end to end: the `pqwatch` binary polls a local API server and delivers to a real SMTP
+//! server process (aiosmtpd) on 127.0.0.1; what that server received is asserted byte by byte.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{Days, Utc};
+use serde_json::Value;
+
+use crate::support::fake_api::FakeApi;
+use crate::support::smtp::SmtpSink;
+use crate::support::{corpus_question, question};
+
+fn pqwatch(api: &str, dir: &Path, smtp: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pqwatch"));
+    cmd.args(args)
+        .arg("--config")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pqwatch.toml"))
+        .env_remove("RUST_LOG")
+        .env("PQWATCH_API_BASE_URL", api)
+        .env("PQWATCH_API_MAX_RPS", "1000")
+        .env("PQWATCH_API_RETRY_BASE_MS", "20")
+        .env("PQWATCH_API_STATEMENTS", "false")
+        .env("PQWATCH_DATABASE_PATH", dir.join("db.sqlite"))
+        .env("PQWATCH_MAIL_SMTP_URL", smtp)
+        .env("PQWATCH_MAIL_FROM", "pqwatch <alerts@pqwatch.test>")
+        .env("PQWATCH_MAIL_RETRY_BASE_SECS", "0")
+        .env("PQWATCH_MAIL_OUTBOX_DIR", dir.join("outbox"));
+    cmd
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+fn day(offset: u64) -> String {
+    (pqwatch::pipeline::uk_today(Utc::now()) - Days::new(offset)).to_string()
+}
+
+/// Two editions of the drug-conveyance statistic: the first answered `first`, the second (2023
+/// revised from 21 to 23, 2024 new) answered today.
+fn editions(first: &str) -> (Value, Value) {
+    let a = corpus_question("2024-02-01-prison-officers-dismissal", 1, first);
+    let html = a["answerText"].as_str().unwrap().replace(
+        "<tr><td>2023</td><td>21</td></tr>",
+        "<tr><td>2023</td><td>23</td></tr><tr><td>2024</td><td>30</td></tr>",
+    );
+    let b = question(2, &day(0), "Prison Officers: Dismissal", &html);
+    (a, b)
+}
+
+#[test]
+fn a_follower_gets_exactly_one_email_with_the_new_and_revised_figures_and_others_get_none() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(&dir.path().join("smtp"), &[]);
+    let (url, smtp) = (api.base_url(), sink.url());
+    let (first, second) = editions(&day(3));
+    api.set_questions(vec![first]);
+    // History first, silently.
+    let d = day(3);
+    ok(pqwatch(
+        &url,
+        dir.path(),
+        &smtp,
+        &["poll", "--once", "--from", &d, "--to", &d],
+    )
+    .output()
+    .unwrap());
+    for (email, keywords) in [
+        ("rep@union.test", "conveyance of drugs, dismissal"),
+        ("other@charity.test", "parole, remand"),
+    ] {
+        ok(pqwatch(
+            &url,
+            dir.path(),
+            &smtp,
+            &[
+                "subscribe",
+                email,
+                "--keywords",
+                keywords,
+                "--confirmed",
+                "--name",
+                "Rep",
+            ],
+        )
+        .output()
+        .unwrap());
+    }
+    assert!(
+        sink.received().is_empty(),
+        "confirmed subscribers get no confirmation email"
+    );
+
+    api.state.lock().unwrap().questions.push(second);
+    ok(pqwatch(&url, dir.path(), &smtp, &["poll", "--once"])
+        .output()
+        .unwrap());
+
+    let got = sink.received();
+    assert_eq!(got.len(), 1, "exactly one email");
+    let m = &got[0];
+    assert_eq!(m.header("To").as_deref(), Some("Rep <rep@union.test>"));
+    assert_eq!(
+        m.header("Subject").as_deref(),
+        Some("1 new figure, 1 revised: Prison Officers: Dismissal")
+    );
+    assert!(m.text.contains("New figures:\n  Prison Officer (and PCO) Conveyance of Drugs 2019- Dec 2023 — 2024 / Amount: 30"), "{}", m.text);
+    assert!(
+        m.text
+            .contains("2023 / Amount: 21 -> 23 (was given in Commons 10001"),
+        "{}",
+        m.text
+    );
+    assert!(m.text.contains(
+        "Official record: https://questions-statements.parliament.uk/written-questions/detail/"
+    ));
+    assert!(m.text.contains("| 2023 | *23* |"), "{}", m.text);
+    assert!(m.html.contains("background:#ffe066"));
+    let id = m.header("Message-ID").unwrap();
+    assert!(
+        id.starts_with("<pqwatch.1.") && id.ends_with("@pqwatch.test>"),
+        "{id}"
+    );
+    assert!(m
+        .header("List-Unsubscribe")
+        .unwrap()
+        .contains("mailto:alerts@pqwatch.test"));
+    assert_eq!(
+        m.header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+
+    // Another pass sends nothing again.
+    ok(pqwatch(&url, dir.path(), &smtp, &["poll", "--once"])
+        .output()
+        .unwrap());
+    assert_eq!(sink.received().len(), 1);
+    let o = ok(
+        pqwatch(&url, dir.path(), &smtp, &["alerts", "list", "--json"])
+            .output()
+            .unwrap(),
+    );
+    let alerts: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(alerts[0]["status"], "sent");
+    assert_eq!(alerts[0]["email"], "rep@union.test");
+}
+
+#[test]
+fn header_injection_and_hostile_html_in_an_answer_are_neutralised_in_the_received_bytes() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(&dir.path().join("smtp"), &[]);
+    let (url, smtp) = (api.base_url(), sink.url());
+    let html = "<p>Drone finds <script>alert('x')</script><img src=x onerror=alert(1)></p>\
+        <table><tr><th>Year</th><th>Drone finds <b onmouseover=\"alert(2)\">(all)</b></th></tr><tr><td>2024</td><td>1,667</td></tr></table>\
+        <p>Source: <a href=\"javascript:alert(1)\">click</a> &lt;script&gt;steal()&lt;/script&gt;</p>";
+    let mut q = question(5, &day(0), "Prisons: Drones\r\nBcc: victim@evil.test", html);
+    q["questionText"] = Value::String("Drones?\r\nX-Injected: yes".into());
+    api.set_questions(vec![q]);
+    ok(pqwatch(
+        &url,
+        dir.path(),
+        &smtp,
+        &[
+            "subscribe",
+            "rep@union.test",
+            "--keywords",
+            "drones",
+            "--confirmed",
+        ],
+    )
+    .output()
+    .unwrap());
+
+    ok(pqwatch(&url, dir.path(), &smtp, &["poll", "--once"])
+        .output()
+        .unwrap());
+
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    let m = &got[0];
+    let head = m.raw.split("\r\n\r\n").next().unwrap();
+    assert!(
+        !head
+            .lines()
+            .any(|l| l.starts_with("Bcc:") || l.starts_with("X-Injected:")),
+        "{head}"
+    );
+    assert!(m.html.contains("Drone finds"), "{}", m.html);
+    for bad in ["<script", "<img", "javascript:", "onerror"] {
+        assert!(!m.html.to_lowercase().contains(bad), "{bad} in {}", m.html);
+    }
+    assert!(m.html.contains("&lt;script&gt;"));
+}
+
+#[test]
+fn alerts_queued_while_the_smtp_server_is_down_arrive_once_when_it_is_back() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(&dir.path().join("smtp"), &[]);
+    let (url, smtp) = (api.base_url(), sink.url());
+    let (first, second) = editions(&day(0));
+    let mut second = second;
+    second["dateAnswered"] = first["dateAnswered"].clone();
+    api.set_questions(vec![first]);
+    for i in 0..5 {
+        ok(pqwatch(
+            &url,
+            dir.path(),
+            &smtp,
+            &[
+                "subscribe",
+                &format!("rep{i}@union.test"),
+                "--keywords",
+                "drugs",
+                "--confirmed",
+            ],
+        )
+        .output()
+        .unwrap());
+    }
+
+    // The server is down: the pass stores the answer and queues the alerts, and says so.
+    let o = pqwatch(&url, dir.path(), &smtp, &["poll", "--once"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = ok(pqwatch(
+        &url,
+        dir.path(),
+        &smtp,
+        &["alerts", "list", "--pending", "--json"],
+    )
+    .output()
+    .unwrap());
+    let pending: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(pending.as_array().unwrap().len(), 5);
+    assert!(pending[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("temporary"));
+
+    sink.resume();
+    api.state.lock().unwrap().questions.push(second);
+    ok(pqwatch(&url, dir.path(), &smtp, &["poll", "--once"])
+        .output()
+        .unwrap());
+
+    let got = sink.received();
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(before, ids.len(), "no message twice");
+    assert_eq!(ids.len(), 10, "5 subscribers × 2 answers");
+}
+
+#[test]
+fn a_5xx_for_one_address_fails_that_alert_and_the_rest_are_delivered() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(&dir.path().join("smtp"), &["--reject", "gone@union.test"]);
+    let (url, smtp) = (api.base_url(), sink.url());
+    let (first, _) = editions(&day(0));
+    api.set_questions(vec![first]);
+    for email in ["a@union.test", "gone@union.test", "b@union.test"] {
+        ok(pqwatch(
+            &url,
+            dir.path(),
+            &smtp,
+            &["subscribe", email, "--keywords", "drugs", "--confirmed"],
+        )
+        .output()
+        .unwrap());
+    }
+    ok(pqwatch(&url, dir.path(), &smtp, &["poll", "--once"])
+        .output()
+        .unwrap());
+
+    let to: Vec<String> = sink
+        .received()
+        .iter()
+        .map(|m| m.header("To").unwrap())
+        .collect();
+    assert_eq!(to.len(), 2, "{to:?}");
+    let o = ok(
+        pqwatch(&url, dir.path(), &smtp, &["alerts", "list", "--json"])
+            .output()
+            .unwrap(),
+    );
+    let alerts: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let failed: Vec<&Value> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["email"], "gone@union.test");
+}
+
+#[test]
+fn killed_mid_batch_then_restarted_every_alert_arrives_and_no_message_id_repeats() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Each message takes 150 ms to be accepted, so the kill lands mid-batch.
+    let sink = SmtpSink::start(&dir.path().join("smtp"), &["--delay", "0.15"]);
+    let (url, smtp) = (api.base_url(), sink.url());
+    let (first, _) = editions(&day(0));
+    api.set_questions(vec![first]);
+    let csv = dir.path().join("list.csv");
+    let mut rows = String::from("email,keywords,confirmed\n");
+    for i in 0..20 {
+        rows.push_str(&format!("rep{i}@union.test,drugs,yes\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    ok(pqwatch(
+        &url,
+        dir.path(),
+        &smtp,
+        &["subscribers", "import", csv.to_str().unwrap()],
+    )
+    .output()
+    .unwrap());
+
+    let mut child = pqwatch(&url, dir.path(), &smtp, &["poll", "--once"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sink.received().len() < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at_kill = sink.received().len();
+    assert!((5..20).contains(&at_kill), "killed mid-batch ({at_kill})");
+
+    ok(pqwatch(&url, dir.path(), &smtp, &["poll", "--once"])
+        .output()
+        .unwrap());
+
+    let got = sink.received();
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20, "every alert arrived");
+    // The one message in flight at the kill may have been accepted before its sent mark was
+    // written; it is resent with the same Message-ID, so a mail client shows it once.
+    assert!(
+        got.len() <= 21,
+        "at most the message in flight repeats ({})",
+        got.len()
+    );
+}
+
+#[test]
+fn an_unconfirmed_subscriber_gets_only_the_confirmation_email() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(&dir.path().join("smtp"), &[]);
+    let (url, smtp) = (api.base_url(), sink.url());
+    let (first, _) = editions(&day(0));
+    api.set_questions(vec![first]);
+    ok(pqwatch(
+        &url,
+        dir.path(),
+        &smtp,
+        &["subscribe", "new@union.test", "--keywords", "drugs"],
+    )
+    .output()
+    .unwrap());
+    ok(pqwatch(&url, dir.path(), &smtp, &["poll", "--once"])
+        .output()
+        .unwrap());
+
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].header("Subject").as_deref(),
+        Some("Please confirm your pqwatch alerts")
+    );
+}
+
+#[test]
+fn bad_subscriber_input_is_refused_with_the_line_or_flag_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pqwatch(
+        "http://127.0.0.1:9",
+        dir.path(),
+        "",
+        &["subscribe", "not-an-address", "--keywords", "x"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not an email address"));
+    let o = pqwatch(
+        "http://127.0.0.1:9",
+        dir.path(),
+        "",
+        &[
+            "subscribe",
+            "a@b.test",
+            "--keywords",
+            "x",
+            "--digest",
+            "weekly",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--digest"));
+
+    let csv = dir.path().join("bad.csv");
+    std::fs::write(
+        &csv,
+        "email,keywords\nok@union.test,prison\nbroken,prison\n",
+    )
+    .unwrap();
+    let o = pqwatch(
+        "http://127.0.0.1:9",
+        dir.path(),
+        "",
+        &["subscribers", "import", csv.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("line 3") && e.contains("nothing imported"),
+        "{e}"
+    );
+    let o = ok(pqwatch(
+        "http://127.0.0.1:9",
+        dir.path(),
+        "",
+        &["subscribers", "list", "--json"],
+    )
+    .output()
+    .unwrap());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        serde_json::json!([]),
+        "nothing half-written"
+    );
+}

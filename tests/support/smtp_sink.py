@@ -1,0 +1,71 @@
+"""A real SMTP server for pqwatch's end-to-end tests: aiosmtpd on 127.0.0.1.
+
+Each accepted message is saved as N.eml (the bytes received), with its decoded text and
+HTML parts beside it (N.txt, N.html), so that tests can assert on what a mail client shows.
+
+Usage: python3 smtp_sink.py PORT DIR [--reject ADDR]... [--delay SECONDS]
+Prints "ready" once it accepts connections; runs until killed.
+"""
+import email
+import email.policy
+import os
+import sys
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+
+
+class Sink:
+    def __init__(self, folder, reject, delay):
+        self.folder = folder
+        self.reject = {a.lower() for a in reject}
+        self.delay = delay
+        self.n = 0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.reject:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            time.sleep(self.delay)
+        with self.lock:
+            self.n += 1
+            name = f"{time.time_ns()}-{self.n}"
+        raw = envelope.original_content or envelope.content
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        for kind in ("plain", "html"):
+            part = msg.get_body(preferencelist=(kind,))
+            if part is not None:
+                ext = "txt" if kind == "plain" else "html"
+                with open(os.path.join(self.folder, f"{name}.{ext}"), "w") as f:
+                    f.write(part.get_content())
+        tmp = os.path.join(self.folder, f".{name}")
+        with open(tmp, "wb") as f:
+            f.write(raw)
+        os.rename(tmp, os.path.join(self.folder, f"{name}.eml"))
+        return "250 Message accepted for delivery"
+
+
+def main():
+    port, folder = int(sys.argv[1]), sys.argv[2]
+    reject, delay, args = [], 0.0, sys.argv[3:]
+    while args:
+        flag, value, args = args[0], args[1], args[2:]
+        if flag == "--reject":
+            reject.append(value)
+        elif flag == "--delay":
+            delay = float(value)
+    os.makedirs(folder, exist_ok=True)
+    controller = Controller(Sink(folder, reject, delay), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
