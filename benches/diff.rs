@@ -2,7 +2,7 @@
 //! and 100,000 statistics (it must stay flat), and the false revisions per 100 answers when the
 //! corpus answers are published again unchanged or with their rows reordered.
 //!
-//! Run: `cargo bench --bench diff` (PQWATCH_BENCH_SIZES=1000,10000 to choose the sizes).
+//! Run: `cargo bench --bench diff` (PQBENCH_SIZES=1000,10000 to choose the sizes).
 
 use std::path::Path;
 use std::time::Instant;
@@ -178,7 +178,7 @@ fn precision() {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("PQWATCH_BENCH_SIZES")
+    let sizes: Vec<usize> = std::env::var("PQBENCH_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);

@@ -3,7 +3,7 @@
 //! `pandas.read_html` (lxml) on the same HTML.
 //!
 //! Run: `cargo bench --bench extract` (needs `pip install pandas lxml` for the comparison;
-//! PQWATCH_BENCH_RUNS sets the runs, PQWATCH_BENCH_ANSWERS the answers per run).
+//! PQBENCH_RUNS sets the runs, PQBENCH_ANSWERS the answers per run).
 
 use std::path::Path;
 use std::process::Command;
@@ -133,7 +133,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: usize = std::env::var("PQWATCH_BENCH_ANSWERS")
+    let n: usize = std::env::var("PQBENCH_ANSWERS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
@@ -141,7 +141,7 @@ fn main() {
         child(args[i + 1].parse().unwrap());
         return;
     }
-    let runs: usize = std::env::var("PQWATCH_BENCH_RUNS")
+    let runs: usize = std::env::var("PQBENCH_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);

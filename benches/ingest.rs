@@ -2,7 +2,7 @@
 //! binary under `/usr/bin/time -v` (answers/s and peak RSS, median of runs), and the HTTP requests
 //! one steady-state poll makes.
 //!
-//! Run: `cargo bench --bench ingest` (set PQWATCH_BENCH_RUNS to change the number of runs).
+//! Run: `cargo bench --bench ingest` (set PQBENCH_RUNS to change the number of runs).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -82,7 +82,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let runs: usize = std::env::var("PQWATCH_BENCH_RUNS")
+    let runs: usize = std::env::var("PQBENCH_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);

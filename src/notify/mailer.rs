@@ -134,7 +134,7 @@ impl Mailer {
             .port(url.port().unwrap_or(port))
             .tls(tls)
             .timeout(Some(Duration::from_secs(30)))
-            .pool_config(PoolConfig::new().max_size(2));
+            .pool_config(PoolConfig::new().max_size(crate::pipeline::SEND_CONCURRENCY as u32));
         if let Some(password) = mail.password()? {
             builder = builder.credentials(Credentials::new(mail.smtp_username.clone(), password));
         }
