@@ -152,6 +152,17 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Status { json } => status(settings, json),
+        Command::Backup { file } => {
+            let store = open_store(&settings)?;
+            store.backup(&file)?;
+            println!(
+                "backed up {} to {}",
+                settings.database.path.display(),
+                file.display()
+            );
+            Ok(())
+        }
         Command::Series(cmd) => series(settings, cmd),
         Command::Changes { since, json } => changes(settings, since, json),
         Command::Extract { .. } => unreachable!("handled above"),
@@ -245,6 +256,41 @@ fn extract(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Another pqwatch holds the database's pass lock (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("another pqwatch is already polling {db} (it holds {lock}); stop it first (e.g. `systemctl stop pqwatch`) or wait for its pass to finish")]
+pub struct AlreadyRunning {
+    pub db: String,
+    pub lock: String,
+}
+
+/// Takes the database's pass lock: one `run` or `poll` at a time per database. Released when
+/// the returned file is dropped, or when the process ends however it ends.
+fn pass_lock(settings: &Settings) -> anyhow::Result<std::fs::File> {
+    let db = &settings.database.path;
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let path = db.with_extension("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AlreadyRunning {
+            db: db.display().to_string(),
+            lock: path.display().to_string(),
+        }
+        .into()),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::from(e).context(format!("locking {}", path.display())))
+        }
+    }
+}
+
 fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Store::open(&settings.database.path)
 }
@@ -287,6 +333,7 @@ async fn poll(settings: Settings, args: PollArgs) -> anyhow::Result<()> {
         (Some(from), Some(to)) => Mode::Backfill { from, to },
         _ => Mode::Steady,
     };
+    let _lock = pass_lock(&settings)?;
     let mut deps = deps(&settings, open_store(&settings)?)?;
     deps.alerts.on_backfill = args.alert;
     let stop = deps.stop.clone();
@@ -340,6 +387,12 @@ async fn pass(deps: &Deps, mode: Mode) -> anyhow::Result<PassReport> {
             new_versions = r.stored_versions,
             skipped = r.skipped,
             held = r.held,
+            figures_new = r.figures_new,
+            figures_revised = r.figures_revised,
+            alerts_queued = r.alerts_queued,
+            alerts_sent = r.alerts_sent,
+            alerts_retried = r.alerts_retried,
+            alerts_failed = r.alerts_failed,
             pages_failed = r.pages_failed,
             requests = r.requests,
             duration_ms = r.duration_ms,
@@ -358,7 +411,7 @@ async fn pass(deps: &Deps, mode: Mode) -> anyhow::Result<PassReport> {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    let schedule = Schedule::parse(&settings.schedule.cron).map_err(|e| {
+    let schedule = Schedule::parse(&settings.schedule.cron.expressions()).map_err(|e| {
         crate::config::ConfigError::Invalid {
             file: "the config file".into(),
             message: format!("[schedule.cron] {e}"),
@@ -367,10 +420,17 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                     .into(),
         }
     })?;
+    let _lock = pass_lock(&settings)?;
     let deps = deps(&settings, open_store(&settings)?)?;
     tracing::info!(database = %settings.database.path.display(), "pqwatch running");
+    daemon::sd_notify("READY=1\nSTATUS=polling on schedule");
+    daemon::spawn_watchdog();
     let stop = deps.stop.clone();
-    daemon::run(schedule, stop, daemon::shutdown_signal(), || async {
+    let shutdown = async {
+        daemon::shutdown_signal().await;
+        daemon::sd_notify("STOPPING=1");
+    };
+    daemon::run(schedule, stop, shutdown, || async {
         if let Err(e) = pass(&deps, Mode::Steady).await {
             tracing::error!("poll failed: {e:#}");
         }
@@ -456,6 +516,93 @@ fn answers(settings: Settings, cmd: AnswersCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `status` found pqwatch unhealthy (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("unhealthy: {0}")]
+pub struct Unhealthy(pub String);
+
+fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
+    let store = open_store(&settings)?;
+    let (last, last_ok) = store.last_polls()?;
+    let now = Utc::now();
+    let schedule = Schedule::parse(&settings.schedule.cron.expressions()).map_err(UsageError)?;
+    let next = schedule.next_after(now);
+    let (documents, versions, _) = store.counts()?;
+    let alerts = store.alert_counts()?;
+    let stale = chrono::Duration::minutes(settings.schedule.stale_after_minutes as i64);
+    let last_ok_at = last_ok
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let healthy = last_ok_at.is_some_and(|t| now - t <= stale);
+    let report = serde_json::json!({
+        "healthy": healthy,
+        "stale_after_minutes": settings.schedule.stale_after_minutes,
+        "last_poll": last.as_ref().map(|(f, m, ok, j, _)| serde_json::json!({
+            "finished_at": f, "mode": m, "ok": ok,
+            "report": serde_json::from_str::<serde_json::Value>(j).unwrap_or_default(),
+        })),
+        "last_successful_poll_at": last_ok,
+        "next_poll_at": next.map(|t| t.to_rfc3339()),
+        "cursor": {
+            "question": store.cursor(DocKind::Question)?,
+            "statement": store.cursor(DocKind::Statement)?,
+        },
+        "answers": documents,
+        "answer_versions": versions,
+        "statistics": store.statistics_count()?,
+        "alerts": {
+            "pending": alerts.get("pending").copied().unwrap_or(0),
+            "failed": alerts.get("failed").copied().unwrap_or(0),
+            "sent": alerts.get("sent").copied().unwrap_or(0),
+        },
+        "last_error": last.as_ref().and_then(|(_, _, _, _, e)| e.clone()),
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("healthy:       {healthy}");
+        println!(
+            "last poll:     {}",
+            last.as_ref()
+                .map_or("never".into(), |(f, m, ok, _, _)| format!(
+                    "{f} ({m}, {})",
+                    if *ok { "ok" } else { "incomplete" }
+                ))
+        );
+        println!("last success:  {}", last_ok.as_deref().unwrap_or("never"));
+        println!(
+            "next poll:     {}",
+            next.map_or("-".into(), |t| t
+                .with_timezone(&chrono_tz::Europe::London)
+                .to_string())
+        );
+        println!("cursor:        {}", report["cursor"]["question"]);
+        println!("answers:       {documents} ({versions} versions)");
+        println!("statistics:    {}", report["statistics"]);
+        println!(
+            "alerts:        {} pending, {} failed, {} sent",
+            report["alerts"]["pending"], report["alerts"]["failed"], report["alerts"]["sent"]
+        );
+        println!(
+            "last error:    {}",
+            report["last_error"].as_str().unwrap_or("-")
+        );
+    }
+    if healthy {
+        Ok(())
+    } else {
+        Err(Unhealthy(match last_ok {
+            Some(t) => format!(
+                "the last successful poll was at {t}, more than {} minutes ago",
+                settings.schedule.stale_after_minutes
+            ),
+            None => "no successful poll yet".into(),
+        })
+        .into())
+    }
 }
 
 fn series(settings: Settings, cmd: SeriesCommand) -> anyhow::Result<()> {

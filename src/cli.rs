@@ -69,6 +69,15 @@ pub enum Command {
     /// The outbox: what was sent, to whom, when, and what failed.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Health for people and monitors: last and next poll, cursor, counts, pending and failed
+    /// alerts, the last error. Exits 1 when the last successful poll is older than
+    /// [schedule] stale_after_minutes.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy the database to FILE while pqwatch keeps running (SQLite online backup).
+    Backup { file: PathBuf },
     /// Statistics: the series recognised across answers.
     #[command(subcommand)]
     Series(SeriesCommand),

@@ -51,7 +51,26 @@ pub struct DatabaseSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSettings {
-    pub cron: String,
+    /// One cron expression or several; a poll runs at each fire time of any of them.
+    pub cron: CronSpec,
+    /// `pqwatch status` exits 1 when the last successful poll is older than this.
+    pub stale_after_minutes: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum CronSpec {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl CronSpec {
+    pub fn expressions(&self) -> Vec<&str> {
+        match self {
+            CronSpec::One(s) => vec![s.as_str()],
+            CronSpec::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -290,12 +309,22 @@ impl Settings {
                 "use an hour from 0 to 23 and at least 1 attempt",
             );
         }
-        if self.schedule.cron.split_whitespace().count() < 6 {
+        let exprs = self.schedule.cron.expressions();
+        if exprs.is_empty() {
             return bad(
                 "schedule.cron",
-                format!("{:?} has fewer than 6 fields", self.schedule.cron),
-                "use sec min hour day-of-month month day-of-week, e.g. \"0 */10 7-22 * * Mon-Fri\"",
+                "is empty".into(),
+                "give at least one expression, e.g. \"0 */10 7-22 * * Mon-Fri\"",
             );
+        }
+        for e in exprs {
+            if let Err(err) = crate::daemon::Schedule::parse(&[e]) {
+                return bad(
+                    "schedule.cron",
+                    err,
+                    "use sec min hour day-of-month month day-of-week, e.g. \"0 */10 7-22 * * Mon-Fri\"",
+                );
+            }
         }
         Ok(())
     }

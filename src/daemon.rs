@@ -11,23 +11,30 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::London;
 
-/// A parsed `[schedule] cron` expression.
+/// The parsed `[schedule] cron` expressions.
 #[derive(Clone, Debug)]
-pub struct Schedule(cron::Schedule);
+pub struct Schedule(Vec<cron::Schedule>);
 
 impl Schedule {
-    pub fn parse(expr: &str) -> Result<Schedule, String> {
-        cron::Schedule::from_str(expr)
+    pub fn parse(exprs: &[&str]) -> Result<Schedule, String> {
+        exprs
+            .iter()
+            .map(|e| {
+                cron::Schedule::from_str(e)
+                    .map_err(|err| format!("{e:?} is not a cron expression: {err}"))
+            })
+            .collect::<Result<Vec<_>, _>>()
             .map(Schedule)
-            .map_err(|e| format!("{expr:?} is not a cron expression: {e}"))
     }
 
-    /// The first fire time strictly after `now`, read as UK wall-clock time.
+    /// The first fire time strictly after `now` of any expression, read as UK wall-clock time.
     pub fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let uk = now.with_timezone(&London);
         self.0
-            .after(&now.with_timezone(&London))
-            .next()
+            .iter()
+            .filter_map(|s| s.after(&uk).next())
             .map(|t| t.with_timezone(&Utc))
+            .min()
     }
 }
 
@@ -75,6 +82,45 @@ where
     }
 }
 
+/// Tells systemd (Type=notify) what the service is doing: `READY=1`, `STOPPING=1`,
+/// `WATCHDOG=1`, `STATUS=...`. Does nothing when not started by systemd.
+pub fn sd_notify(state: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::linux::net::SocketAddrExt as _;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+            return;
+        };
+        let path = path.to_string_lossy().into_owned();
+        let addr = match path.strip_prefix('@') {
+            Some(abs) => SocketAddr::from_abstract_name(abs.as_bytes()),
+            None => SocketAddr::from_pathname(&path),
+        };
+        let sent = addr.and_then(|a| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &a));
+        if let Err(e) = sent {
+            tracing::warn!("could not notify systemd ({state}): {e}");
+        }
+    }
+}
+
+/// Sends `WATCHDOG=1` at half systemd's WatchdogSec for as long as the runtime is responsive.
+pub fn spawn_watchdog() {
+    let Some(usec) = std::env::var("WATCHDOG_USEC")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        let every = std::time::Duration::from_micros(usec / 2);
+        loop {
+            sd_notify("WATCHDOG=1");
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
 /// Resolves on the first SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     #[cfg(unix)]
@@ -108,7 +154,7 @@ mod tests {
 
     #[test]
     fn the_schedule_is_read_in_uk_time_across_the_clock_change() {
-        let s = Schedule::parse("0 0 7 * * *").unwrap();
+        let s = Schedule::parse(&["0 0 7 * * *"]).unwrap();
         // Winter: 07:00 GMT is 07:00 UTC.
         let jan = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
         assert_eq!(
@@ -124,8 +170,58 @@ mod tests {
     }
 
     #[test]
+    fn the_default_schedule_polls_every_ten_minutes_on_weekday_daytimes_and_hourly_otherwise() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/pqwatch.toml"))
+                .unwrap();
+        let settings =
+            crate::config::Settings::from_toml(std::path::Path::new("x"), &text, []).unwrap();
+        let s = Schedule::parse(&settings.schedule.cron.expressions()).unwrap();
+        // Tuesday 2026-11-24 09:05 GMT: next at 09:10.
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 9, 5, 0).unwrap();
+        assert_eq!(
+            s.next_after(t),
+            Some(Utc.with_ymd_and_hms(2026, 11, 24, 9, 10, 0).unwrap())
+        );
+        // 22:55 on a weekday: next at 23:00, then midnight.
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 22, 55, 0).unwrap();
+        assert_eq!(
+            s.next_after(t),
+            Some(Utc.with_ymd_and_hms(2026, 11, 24, 23, 0, 0).unwrap())
+        );
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 23, 0, 0).unwrap();
+        assert_eq!(
+            s.next_after(t),
+            Some(Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap())
+        );
+        // Saturday 10:05: hourly.
+        let t = Utc.with_ymd_and_hms(2026, 11, 28, 10, 5, 0).unwrap();
+        assert_eq!(
+            s.next_after(t),
+            Some(Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn across_the_spring_clock_change_no_poll_is_skipped_or_doubled() {
+        let s = Schedule::parse(&["0 30 * * * *"]).unwrap();
+        // 2026-03-29: 01:00 GMT becomes 02:00 BST. Polls at :30 of each UK hour that exists.
+        let mut t = Utc.with_ymd_and_hms(2026, 3, 28, 23, 45, 0).unwrap();
+        let mut fires = Vec::new();
+        for _ in 0..4 {
+            t = s.next_after(t).unwrap();
+            fires.push(t);
+        }
+        let gaps: Vec<i64> = fires
+            .windows(2)
+            .map(|w| (w[1] - w[0]).num_minutes())
+            .collect();
+        assert_eq!(gaps, vec![60, 60, 60], "{fires:?}");
+    }
+
+    #[test]
     fn a_bad_expression_is_refused_with_its_text() {
-        let e = Schedule::parse("every ten minutes").unwrap_err();
+        let e = Schedule::parse(&["every ten minutes"]).unwrap_err();
         assert!(e.contains("every ten minutes"));
     }
 }

@@ -134,6 +134,20 @@ impl Store {
         Ok(())
     }
 
+    /// Copies the live database to `dest` with SQLite's online backup, safe while pqwatch runs.
+    pub fn backup(&self, dest: &Path) -> anyhow::Result<()> {
+        if dest.exists() {
+            anyhow::bail!("{} exists already; give a new file name", dest.display());
+        }
+        let mut out =
+            Connection::open(dest).with_context(|| format!("creating {}", dest.display()))?;
+        let backup = rusqlite::backup::Backup::new(&self.conn, &mut out)?;
+        backup
+            .run_to_completion(256, std::time::Duration::from_millis(10), None)
+            .with_context(|| format!("backing up to {}", dest.display()))?;
+        Ok(())
+    }
+
     pub fn schema_version(&self) -> anyhow::Result<usize> {
         Ok(self
             .conn
@@ -346,6 +360,53 @@ impl Store {
             question_text,
             answer_versions,
         }))
+    }
+
+    /// The last pass, and the last successful one: (finished_at, mode, ok, report_json, error).
+    #[allow(clippy::type_complexity)]
+    pub fn last_polls(
+        &self,
+    ) -> anyhow::Result<(
+        Option<(String, String, bool, String, Option<String>)>,
+        Option<String>,
+    )> {
+        let last = self
+            .conn
+            .query_row(
+                "SELECT finished_at, mode, ok, report_json, error FROM polls ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let last_ok = self
+            .conn
+            .query_row(
+                "SELECT finished_at FROM polls WHERE ok AND mode = 'steady' ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let last_error = self
+            .conn
+            .query_row(
+                "SELECT error FROM polls WHERE error IS NOT NULL ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?;
+        let last = last.map(
+            |(f, m, ok, j, e): (String, String, bool, String, Option<String>)| {
+                (f, m, ok, j, e.or(last_error))
+            },
+        );
+        Ok((last, last_ok))
+    }
+
+    /// Number of statistics.
+    pub fn statistics_count(&self) -> anyhow::Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM statistics", [], |r| r.get(0))?)
     }
 
     /// Row counts used by tests, benchmarks and status: (items, answer versions, seen).

@@ -4,6 +4,7 @@ mod support;
 
 mod alerts;
 mod cli;
+mod daemon;
 mod extract;
 mod ingest;
 mod series;

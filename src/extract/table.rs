@@ -331,7 +331,7 @@ pub fn extract_table(
     let pairs = header_count == 0
         && label_cols == 1
         && width >= 4
-        && width % 2 == 0
+        && width.is_multiple_of(2)
         && data_rows.iter().all(|r| {
             r.chunks(2).all(|p| {
                 (p[0].text.is_empty() && p[1].text.is_empty())

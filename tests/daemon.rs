@@ -1,0 +1,221 @@
+//! `pqwatch run` as a child process against a local API server: SIGTERM mid-pass, a second
+//! instance refused, SIGKILL and restart, and `status` as a monitor reads it.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::support::fake_api::FakeApi;
+use crate::support::question;
+
+fn pqwatch(api: &str, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pqwatch"));
+    cmd.args(args)
+        .arg("--config")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pqwatch.toml"))
+        .env("RUST_LOG", "info")
+        .env("PQWATCH_API_BASE_URL", api)
+        .env("PQWATCH_API_MAX_RPS", "1000")
+        .env("PQWATCH_API_CONCURRENCY", "1")
+        .env("PQWATCH_API_STATEMENTS", "false")
+        .env("PQWATCH_DATABASE_PATH", dir.join("db.sqlite"))
+        .env("PQWATCH_MAIL_OUTBOX_DIR", dir.join("outbox"));
+    cmd
+}
+
+/// 40 answers today, each detail slow, so a pass takes seconds.
+fn slow_api() -> FakeApi {
+    let api = FakeApi::start();
+    let today = pqwatch::pipeline::uk_today(Utc::now()).to_string();
+    api.set_questions(
+        (0..40)
+            .map(|i| {
+                question(
+                    700 + i,
+                    &today,
+                    "Prisons: Staff",
+                    &format!("<p>Prison staff: {i}</p>"),
+                )
+            })
+            .collect(),
+    );
+    api.state.lock().unwrap().detail_delay = Duration::from_millis(100);
+    api
+}
+
+fn details(api: &FakeApi) -> usize {
+    api.requests().iter().filter(|p| !p.contains('?')).count()
+}
+
+fn wait_for(api: &FakeApi, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while details(api) < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+fn stored(api: &str, dir: &Path) -> Vec<Value> {
+    let o = pqwatch(api, dir, &["answers", "list", "--json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn sigterm_mid_pass_exits_0_promptly_with_a_consistent_store_and_a_rerun_completes_it() {
+    let api = slow_api();
+    let dir = tempfile::tempdir().unwrap();
+    let url = api.base_url();
+    let mut child = pqwatch(&url, dir.path(), &["run"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&api, 8);
+
+    // A second instance on the same database refuses.
+    let o = pqwatch(&url, dir.path(), &["run"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another pqwatch is already polling"));
+
+    let t = Instant::now();
+    signal(&child, "-TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "stopped within the unit's stop timeout"
+    );
+    let partial = stored(&url, dir.path());
+    assert!(partial.len() < 40, "stopped mid-pass ({})", partial.len());
+    assert!(partial.iter().all(|a| a["versions"] == 1));
+
+    api.state.lock().unwrap().detail_delay = Duration::ZERO;
+    let o = pqwatch(&url, dir.path(), &["poll", "--once"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let all = stored(&url, dir.path());
+    assert_eq!(all.len(), 40);
+    assert!(all.iter().all(|a| a["versions"] == 1), "nothing doubled");
+}
+
+#[test]
+fn sigkill_mid_pass_then_restart_loses_nothing_and_doubles_nothing() {
+    let api = slow_api();
+    let dir = tempfile::tempdir().unwrap();
+    let url = api.base_url();
+    let mut child = pqwatch(&url, dir.path(), &["run"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&api, 12);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    api.state.lock().unwrap().detail_delay = Duration::ZERO;
+    let mut child = pqwatch(&url, dir.path(), &["run"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stored(&url, dir.path()).len() < 40 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&child, "-TERM");
+    assert!(child.wait().unwrap().success());
+    let all = stored(&url, dir.path());
+    assert_eq!(all.len(), 40);
+    assert!(all.iter().all(|a| a["versions"] == 1));
+}
+
+#[test]
+fn status_exits_1_before_any_poll_and_when_stale_and_0_when_healthy() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = api.base_url();
+    let o = pqwatch(&url, dir.path(), &["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no successful poll yet"));
+
+    assert!(pqwatch(&url, dir.path(), &["poll", "--once"])
+        .status()
+        .unwrap()
+        .success());
+    let o = pqwatch(&url, dir.path(), &["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in [
+        "healthy",
+        "last_poll",
+        "next_poll_at",
+        "cursor",
+        "answers",
+        "statistics",
+        "alerts",
+        "last_error",
+    ] {
+        assert!(s.get(key).is_some(), "{key}");
+    }
+    assert_eq!(s["healthy"], true);
+    assert_eq!(s["last_poll"]["ok"], true);
+
+    let o = pqwatch(&url, dir.path(), &["status"])
+        .env("PQWATCH_SCHEDULE_STALE_AFTER_MINUTES", "0")
+        .output()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(10));
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn backup_copies_the_live_database_to_a_new_file() {
+    let api = FakeApi::start();
+    let today = pqwatch::pipeline::uk_today(Utc::now()).to_string();
+    api.set_questions(vec![question(1, &today, "Prisons: Staff", "<p>prison</p>")]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = api.base_url();
+    assert!(pqwatch(&url, dir.path(), &["poll", "--once"])
+        .status()
+        .unwrap()
+        .success());
+    let copy = dir.path().join("copy.sqlite");
+    let o = pqwatch(&url, dir.path(), &["backup", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let store = pqwatch::store::Store::open(&copy).unwrap();
+    assert_eq!(store.counts().unwrap().0, 1);
+    let o = pqwatch(&url, dir.path(), &["backup", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "an existing file is not overwritten"
+    );
+}
