@@ -430,7 +430,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         daemon::shutdown_signal().await;
         daemon::sd_notify("STOPPING=1");
     };
-    daemon::run(schedule, stop, shutdown, || async {
+    daemon::run(schedule, stop, shutdown, Utc::now, || async {
         if let Err(e) = pass(&deps, Mode::Steady).await {
             tracing::error!("poll failed: {e:#}");
         }

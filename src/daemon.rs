@@ -40,10 +40,13 @@ impl Schedule {
 
 /// Runs a pass at start (catching up whatever the cursor says was missed), then on each fire time,
 /// until `shutdown` resolves. One pass at a time: the next fire time is computed after a pass ends.
+/// `clock` is the wall clock (`Utc::now` in production; tests derive it from tokio's paused
+/// time).
 pub async fn run<P, F>(
     schedule: Schedule,
     stop: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
+    clock: impl Fn() -> DateTime<Utc>,
     mut pass: P,
 ) -> anyhow::Result<()>
 where
@@ -54,11 +57,11 @@ where
     let mut next_is_now = true;
     loop {
         if !next_is_now {
-            let Some(at) = schedule.next_after(Utc::now()) else {
+            let Some(at) = schedule.next_after(clock()) else {
                 anyhow::bail!("the schedule has no future fire time");
             };
             tracing::info!(next_poll = %at.with_timezone(&London), "waiting for the next poll");
-            let wait = (at - Utc::now()).to_std().unwrap_or_default();
+            let wait = (at - clock()).to_std().unwrap_or_default();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = &mut shutdown => {
@@ -217,6 +220,79 @@ mod tests {
             .map(|w| (w[1] - w[0]).num_minutes())
             .collect();
         assert_eq!(gaps, vec![60, 60, 60], "{fires:?}");
+    }
+
+    /// Runs the daemon loop under tokio's paused clock from `start` for `for_secs`, each pass
+    /// taking `pass_secs`; returns the wall-clock start of every pass.
+    async fn simulate(
+        exprs: &[&str],
+        start: DateTime<Utc>,
+        for_secs: u64,
+        pass_secs: u64,
+    ) -> Vec<DateTime<Utc>> {
+        let t0 = tokio::time::Instant::now();
+        let clock = move || start + chrono::Duration::from_std(t0.elapsed()).unwrap();
+        let starts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = starts.clone();
+        run(
+            Schedule::parse(exprs).unwrap(),
+            Arc::new(AtomicBool::new(false)),
+            tokio::time::sleep(std::time::Duration::from_secs(for_secs)),
+            clock,
+            move || {
+                s2.lock().unwrap().push(clock());
+                tokio::time::sleep(std::time::Duration::from_secs(pass_secs))
+            },
+        )
+        .await
+        .unwrap();
+        let v = starts.lock().unwrap().clone();
+        v
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_happen_on_the_expression_after_one_pass_at_start() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 24, 9, 3, 0).unwrap();
+        let starts = simulate(&["0 */10 * * * *"], start, 3600, 5).await;
+        let mins: Vec<String> = starts
+            .iter()
+            .map(|t| t.format("%H:%M").to_string())
+            .collect();
+        assert_eq!(
+            mins,
+            ["09:03", "09:10", "09:20", "09:30", "09:40", "09:50", "10:00"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn across_the_spring_clock_change_the_loop_neither_skips_nor_doubles_a_poll() {
+        // Hourly at :30 UK time through 2026-03-29 01:00 GMT -> 02:00 BST.
+        let start = Utc.with_ymd_and_hms(2026, 3, 28, 23, 45, 0).unwrap();
+        let starts = simulate(&["0 30 * * * *"], start, 4 * 3600, 1).await;
+        let utc: Vec<String> = starts
+            .iter()
+            .skip(1)
+            .map(|t| t.format("%H:%M").to_string())
+            .collect();
+        assert_eq!(utc, ["00:30", "01:30", "02:30", "03:30"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_gap_or_a_long_pass_is_caught_up_once_not_once_per_missed_poll() {
+        // Started after a week down: one pass at once (the cursor covers the week). A pass
+        // that outlasts three fire times is followed by the next fire time, not a burst.
+        let start = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 30).unwrap();
+        let starts = simulate(&["0 */10 * * * *"], start, 7200, 35 * 60).await;
+        let gaps: Vec<i64> = starts
+            .windows(2)
+            .map(|w| (w[1] - w[0]).num_minutes())
+            .collect();
+        assert!(gaps.iter().all(|g| *g >= 35), "{gaps:?}");
+        let times: Vec<String> = starts
+            .iter()
+            .map(|t| t.format("%H:%M").to_string())
+            .collect();
+        assert_eq!(times, ["09:00", "09:40", "10:20", "11:00"]);
     }
 
     #[test]
