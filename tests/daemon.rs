@@ -81,11 +81,25 @@ fn stored(api: &str, dir: &Path) -> Vec<Value> {
 fn sigterm_mid_pass_exits_0_promptly_with_a_consistent_store_and_a_rerun_completes_it() {
     let api = slow_api();
     let dir = tempfile::tempdir().unwrap();
+    let sink = crate::support::smtp::SmtpSink::start(&dir.path().join("smtp"), &[]);
     let url = api.base_url();
-    let mut child = pqwatch(&url, dir.path(), &["run"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let with_smtp = |args: &[&str]| {
+        let mut c = pqwatch(&url, dir.path(), args);
+        c.env("PQWATCH_MAIL_SMTP_URL", sink.url());
+        c
+    };
+    let o = with_smtp(&[
+        "subscribe",
+        "rep@union.test",
+        "--keywords",
+        "prison staff",
+        "--include-no-figures",
+        "--confirmed",
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut child = with_smtp(&["run"]).stderr(Stdio::null()).spawn().unwrap();
     wait_for(&api, 8);
 
     // A second instance on the same database refuses.
@@ -106,13 +120,20 @@ fn sigterm_mid_pass_exits_0_promptly_with_a_consistent_store_and_a_rerun_complet
     assert!(partial.iter().all(|a| a["versions"] == 1));
 
     api.state.lock().unwrap().detail_delay = Duration::ZERO;
-    let o = pqwatch(&url, dir.path(), &["poll", "--once"])
-        .output()
-        .unwrap();
+    let o = with_smtp(&["poll", "--once"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let all = stored(&url, dir.path());
     assert_eq!(all.len(), 40);
     assert!(all.iter().all(|a| a["versions"] == 1), "nothing doubled");
+    // Each answer's alert arrived exactly once across the stop and the rerun.
+    let got = sink.received();
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((got.len(), ids.len()), (40, 40));
 }
 
 #[test]
