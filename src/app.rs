@@ -190,11 +190,13 @@ async fn subscribe(settings: Settings, s: NewSubscriber) -> anyhow::Result<()> {
         store.add_subscriber(
             &s,
             &token,
-            |id| {
+            |id, stored_token| {
+                let confirm_url = (!alerts.public_base_url.is_empty())
+                    .then(|| format!("{}/confirm?t={stored_token}", alerts.public_base_url));
                 let r = crate::notify::render::confirmation(
                     if name.is_empty() { "there" } else { &name },
                     &keywords,
-                    None,
+                    confirm_url.as_deref(),
                     &alerts.mailto,
                 );
                 (format!("pqwatch.c{id}@{}", alerts.id_host), r)
@@ -254,6 +256,19 @@ fn extract(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
         print!("{}", crate::extract::render::render(&result));
     }
     Ok(())
+}
+
+/// Stops a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn cli_config_name() -> std::path::PathBuf {
+    "the config".into()
 }
 
 /// Another pqwatch holds the database's pass lock (exit code 1).
@@ -422,6 +437,22 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     })?;
     let _lock = pass_lock(&settings)?;
     let deps = deps(&settings, open_store(&settings)?)?;
+    let _web = if settings.web.listen.is_empty() {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&settings.web.listen)
+            .await
+            .map_err(|e| crate::config::ConfigError::Invalid {
+                file: cli_config_name(),
+                message: format!("[web.listen] cannot listen on {}: {e}", settings.web.listen),
+                fix: "use a free address and port, e.g. \"127.0.0.1:8080\", or \"\"".into(),
+            })?;
+        tracing::info!(listen = %settings.web.listen, "serving unsubscribe and confirm links");
+        Some(AbortOnDrop(tokio::spawn(crate::web::serve(
+            listener,
+            deps.store.clone(),
+        ))))
+    };
     tracing::info!(database = %settings.database.path.display(), "pqwatch running");
     daemon::sd_notify("READY=1\nSTATUS=polling on schedule");
     daemon::spawn_watchdog();

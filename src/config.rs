@@ -16,6 +16,15 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub schedule: ScheduleSettings,
     pub mail: MailSettings,
+    pub web: WebSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    /// Where `pqwatch run` serves the unsubscribe and confirm links, e.g. "127.0.0.1:8080"
+    /// behind a reverse proxy at [mail] public_base_url. Empty: not served.
+    pub listen: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -144,7 +153,7 @@ pub enum ConfigError {
     },
 }
 
-const SECTIONS: &[&str] = &["api", "watch", "database", "schedule", "mail"];
+const SECTIONS: &[&str] = &["api", "watch", "database", "schedule", "mail", "web"];
 /// Environment variables with the prefix that are not setting overrides.
 const NOT_OVERRIDES: &[&str] = &["PQWATCH_CONFIG", "PQWATCH_LOG"];
 

@@ -11,6 +11,7 @@
 //! - [`pipeline`]: one pass, the only code that composes the stages.
 //! - [`daemon`]: when passes run (cron in UK time) and shutdown.
 //! - [`progress`]: how a long pass shows its progress.
+//! - [`web`]: the unsubscribe and confirm links of emails.
 //! - [`cli`] and [`app`]: the command line and what each command does.
 
 pub mod app;
@@ -28,3 +29,4 @@ pub mod series;
 pub mod store;
 pub mod subscribers;
 pub mod watch;
+pub mod web;

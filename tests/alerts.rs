@@ -600,3 +600,89 @@ fn a_backfill_is_silent_unless_asked_to_alert() {
         Some("1 new figure, 1 revised: Prison Officers: Dismissal")
     );
 }
+
+#[test]
+fn the_links_in_emails_confirm_and_unsubscribe_by_post_and_a_get_changes_nothing() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(&dir.path().join("smtp"), &[]);
+    let (url, smtp) = (api.base_url(), sink.url());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let with_web = |args: &[&str]| {
+        let mut c = pqwatch(&url, dir.path(), &smtp, args);
+        c.env("PQWATCH_WEB_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PQWATCH_MAIL_PUBLIC_BASE_URL", &base);
+        c
+    };
+    ok(
+        with_web(&["subscribe", "rep@union.test", "--keywords", "drugs"])
+            .output()
+            .unwrap(),
+    );
+    let confirm = sink.received()[0].text.clone();
+    let link = confirm
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{base}/confirm?t=")))
+        .expect("a confirm link")
+        .to_owned();
+
+    let mut daemon = with_web(&["run"])
+        .env("PQWATCH_SCHEDULE_CRON", "0 0 0 1 1 *")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let get = loop {
+        match client.get(&link).send() {
+            Ok(r) => break r,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(get.status(), 200);
+    assert!(get.text().unwrap().contains("<form method=\"post\""));
+    let list =
+        |c: &mut Command| -> Value { serde_json::from_slice(&c.output().unwrap().stdout).unwrap() };
+    assert_eq!(
+        list(&mut with_web(&["subscribers", "list", "--json"]))[0]["confirmed"],
+        false,
+        "a GET changes nothing"
+    );
+
+    let post = client.post(&link).send().unwrap();
+    assert_eq!(post.status(), 200);
+    assert_eq!(
+        list(&mut with_web(&["subscribers", "list", "--json"]))[0]["confirmed"],
+        true
+    );
+
+    // RFC 8058 one-click unsubscribe, as a mail client sends it.
+    let unsubscribe = link.replace("/confirm?", "/unsubscribe?");
+    let r = client
+        .post(&unsubscribe)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        list(&mut with_web(&["subscribers", "list", "--json"])),
+        serde_json::json!([])
+    );
+    let r = client
+        .post(format!("{base}/unsubscribe?t={}", "0".repeat(32)))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    assert!(daemon.wait().unwrap().success());
+}

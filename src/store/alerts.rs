@@ -252,21 +252,21 @@ impl Store {
         &mut self,
         s: &NewSubscriber,
         token: &str,
-        confirmation: impl FnOnce(i64) -> (String, Rendered),
+        confirmation: impl FnOnce(i64, &str) -> (String, Rendered),
         now: DateTime<Utc>,
     ) -> anyhow::Result<(i64, bool)> {
         let now = now.to_rfc3339();
         let tx = self.conn.transaction()?;
         let (id, _) = upsert(&tx, s, token, &now)?;
-        let confirmed: bool = tx.query_row(
-            "SELECT confirmed_at IS NOT NULL FROM subscribers WHERE id = ?1",
+        let (confirmed, stored_token): (bool, String) = tx.query_row(
+            "SELECT confirmed_at IS NOT NULL, token FROM subscribers WHERE id = ?1",
             [id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         let queued = if confirmed {
             false
         } else {
-            let (message_id, r) = confirmation(id);
+            let (message_id, r) = confirmation(id, &stored_token);
             insert_alert(&tx, id, "confirmation", &message_id, &r, &now)?
         };
         tx.commit()?;
@@ -312,6 +312,47 @@ impl Store {
         }
         tx.commit()?;
         Ok(id.is_some())
+    }
+
+    /// Unsubscribes the holder of an unsubscribe token; returns their address.
+    pub fn unsubscribe_token(
+        &mut self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<String>> {
+        let email: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT email FROM subscribers WHERE token = ?1 AND unsubscribed_at IS NULL",
+                [token],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match email {
+            Some(e) => {
+                self.unsubscribe(&e, now)?;
+                Ok(Some(e))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Confirms the holder of a token; returns their address.
+    pub fn confirm_token(
+        &mut self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<String>> {
+        let email: Option<String> = self
+            .conn
+            .query_row(
+                "UPDATE subscribers SET confirmed_at = coalesce(confirmed_at, ?2)
+                 WHERE token = ?1 AND unsubscribed_at IS NULL RETURNING email",
+                params![token, now.to_rfc3339()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(email)
     }
 
     pub fn subscribers(&self) -> anyhow::Result<Vec<SubscriberRow>> {
