@@ -13,9 +13,6 @@ use pqwatch::pipeline::record_figures;
 use pqwatch::store::Store;
 use serde_json::{json, Value};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn doc(id: i64, heading: &str, html: &str) -> Document {
     let rec = json!({"value": {"id": id, "uin": id.to_string(), "house": "Commons",
         "heading": heading, "dateTabled": "2024-01-01T00:00:00", "dateAnswered": "2024-01-05T00:00:00",

@@ -13,10 +13,6 @@ use pqwatch::extract::value::split_markers;
 use pqwatch::extract::{extract, Kind};
 use serde_json::Value;
 
-/// The same allocator as the `pqwatch` binary, so the bench measures what the binary does.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn corpus() -> Vec<Value> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
     let mut files: Vec<_> = std::fs::read_dir(dir)

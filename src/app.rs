@@ -258,6 +258,16 @@ fn extract(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Between passes the daemon idles for minutes or hours: hand the allocator's free memory back
+/// to the OS (glibc keeps it otherwise).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap memory to the OS; any thread may call it.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Stops a background task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -422,6 +432,7 @@ async fn pass(deps: &Deps, mode: Mode) -> anyhow::Result<PassReport> {
         s.record_poll(started, finished, &mode_name, ok, &json, error.as_deref())
     })
     .await??;
+    release_free_memory();
     result
 }
 

@@ -10,10 +10,6 @@ use pqwatch::app::{self, UsageError};
 use pqwatch::cli::Cli;
 use pqwatch::config::ConfigError;
 
-/// mimalloc: allocation was a quarter of the extractor's instructions under the system allocator.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
