@@ -466,6 +466,33 @@ mod tests {
     }
 
     #[test]
+    fn the_smtp_password_comes_from_the_setting_or_a_credentials_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let s = load(
+            &shipped(),
+            &[("PQWATCH_MAIL_SMTP_PASSWORD_FILE", file.to_str().unwrap())],
+        )
+        .unwrap();
+        assert_eq!(s.mail.password().unwrap().as_deref(), Some("s3cret"));
+        let s = load(&shipped(), &[("PQWATCH_MAIL_SMTP_PASSWORD", "direct")]).unwrap();
+        assert_eq!(s.mail.password().unwrap().as_deref(), Some("direct"));
+        let s = load(&shipped(), &[]).unwrap();
+        assert_eq!(s.mail.password().unwrap(), None);
+        let s = load(
+            &shipped(),
+            &[("PQWATCH_MAIL_SMTP_PASSWORD_FILE", "/nonexistent/pw")],
+        )
+        .unwrap();
+        let e = s.mail.password().unwrap_err().to_string();
+        assert!(
+            e.contains("smtp_password_file") && e.contains("/nonexistent/pw"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn an_environment_variable_for_no_section_is_refused_by_name() {
         let msg = load(&shipped(), &[("PQWATCH_NOPE_X", "1")])
             .unwrap_err()

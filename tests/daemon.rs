@@ -240,3 +240,38 @@ fn backup_copies_the_live_database_to_a_new_file() {
         "an existing file is not overwritten"
     );
 }
+
+#[test]
+fn under_systemd_run_reports_ready_watchdog_and_stopping_on_the_notify_socket() {
+    use std::os::unix::net::UnixDatagram;
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut child = pqwatch(&api.base_url(), dir.path(), &["run"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .env("PQWATCH_SCHEDULE_CRON", "0 0 0 1 1 *")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !(seen.iter().any(|m: &String| m.starts_with("READY=1"))
+        && seen.iter().any(|m| m == "WATCHDOG=1"))
+    {
+        let n = sock.recv(&mut buf).expect("a notification within 10 s");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    signal(&child, "-TERM");
+    loop {
+        let n = sock.recv(&mut buf).expect("STOPPING within 10 s");
+        if &buf[..n] == b"STOPPING=1" {
+            break;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(seen[0].starts_with("READY=1"), "{seen:?}");
+}
