@@ -94,6 +94,8 @@ pub struct MailSettings {
     /// The SMTP password: better from PQWATCH_MAIL_SMTP_PASSWORD or a credentials file.
     pub smtp_password: String,
     pub smtp_password_file: String,
+    /// A PEM certificate to trust for the SMTP server besides the public roots (a private CA).
+    pub tls_ca_file: String,
     pub outbox_dir: PathBuf,
     /// Where a one-click unsubscribe link points (`{base}/unsubscribe?t=TOKEN`); empty: mailto only.
     pub public_base_url: String,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -116,8 +116,30 @@ impl Mailer {
             )
         })?;
         let host = url.host_str().unwrap_or_default().to_owned();
+        let extra_root = if mail.tls_ca_file.is_empty() {
+            None
+        } else {
+            let pem = std::fs::read(&mail.tls_ca_file).map_err(|e| {
+                invalid(
+                    "mail.tls_ca_file",
+                    format!("cannot read {}: {e}", mail.tls_ca_file),
+                    "point it at a PEM certificate, or set it to \"\"",
+                )
+            })?;
+            Some(Certificate::from_pem(&pem).map_err(|e| {
+                invalid(
+                    "mail.tls_ca_file",
+                    format!("{}: {e}", mail.tls_ca_file),
+                    "give a PEM certificate",
+                )
+            })?)
+        };
         let tls = |h: &str| {
-            TlsParameters::new(h.to_owned()).map_err(|e| {
+            let mut b = TlsParameters::builder(h.to_owned());
+            if let Some(root) = extra_root.clone() {
+                b = b.add_root_certificate(root);
+            }
+            b.build().map_err(|e| {
                 invalid(
                     "mail.smtp_url",
                     format!("TLS for {h}: {e}"),

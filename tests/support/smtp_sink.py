@@ -4,6 +4,7 @@ Each accepted message is saved as N.eml (the bytes received), with its decoded t
 HTML parts beside it (N.txt, N.html), so that tests can assert on what a mail client shows.
 
 Usage: python3 smtp_sink.py PORT DIR [--reject ADDR]... [--delay SECONDS]
+       [--starttls CERT KEY | --tls CERT KEY] [--auth USER PASSWORD]
 Prints "ready" once it accepts connections; runs until killed.
 """
 import email
@@ -13,7 +14,10 @@ import sys
 import threading
 import time
 
+import ssl
+
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
@@ -54,14 +58,40 @@ class Sink:
 def main():
     port, folder = int(sys.argv[1]), sys.argv[2]
     reject, delay, args = [], 0.0, sys.argv[3:]
+    kwargs = {}
     while args:
-        flag, value, args = args[0], args[1], args[2:]
+        flag = args[0]
+        if flag in ("--starttls", "--tls"):
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(args[1], args[2])
+            if flag == "--tls":
+                kwargs["ssl_context"] = ctx
+                # aiosmtpd does not count implicit TLS as TLS when deciding to offer AUTH;
+                # on this port every connection is TLS.
+                kwargs["auth_require_tls"] = False
+            else:
+                kwargs["tls_context"] = ctx
+                kwargs["require_starttls"] = True
+            args = args[3:]
+            continue
+        if flag == "--auth":
+            user, password = args[1].encode(), args[2].encode()
+
+            def authenticator(server, session, envelope, mechanism, auth_data):
+                ok = isinstance(auth_data, LoginPassword) and auth_data.login == user and auth_data.password == password
+                return AuthResult(success=ok)
+
+            kwargs["authenticator"] = authenticator
+            kwargs["auth_required"] = True
+            args = args[3:]
+            continue
+        value, args = args[1], args[2:]
         if flag == "--reject":
             reject.append(value)
         elif flag == "--delay":
             delay = float(value)
     os.makedirs(folder, exist_ok=True)
-    controller = Controller(Sink(folder, reject, delay), hostname="127.0.0.1", port=port)
+    controller = Controller(Sink(folder, reject, delay), hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     print("ready", flush=True)
     threading.Event().wait()
