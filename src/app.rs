@@ -277,10 +277,6 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn cli_config_name() -> std::path::PathBuf {
-    "the config".into()
-}
-
 /// Another pqwatch holds the database's pass lock (exit code 1).
 #[derive(Debug, thiserror::Error)]
 #[error("another pqwatch is already polling {db} (it holds {lock}); stop it first (e.g. `systemctl stop pqwatch`) or wait for its pass to finish")]
@@ -454,7 +450,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&settings.web.listen)
             .await
             .map_err(|e| crate::config::ConfigError::Invalid {
-                file: cli_config_name(),
+                file: "the config".into(),
                 message: format!("[web.listen] cannot listen on {}: {e}", settings.web.listen),
                 fix: "use a free address and port, e.g. \"127.0.0.1:8080\", or \"\"".into(),
             })?;
