@@ -105,6 +105,13 @@ pub struct MailSettings {
     pub digest_hour: u32,
     pub max_attempts: u32,
     pub retry_base_secs: u64,
+    /// The longest one SMTP step (connect, TLS, AUTH, one message) may take, in seconds.
+    #[serde(default = "default_smtp_timeout_secs")]
+    pub smtp_timeout_secs: u64,
+}
+
+fn default_smtp_timeout_secs() -> u64 {
+    60
 }
 
 impl MailSettings {
@@ -308,6 +315,13 @@ impl Settings {
                 "mail.unsubscribe_mailto",
                 format!("{:?} is not an email address", mail.unsubscribe_mailto),
                 "use an address that takes unsubscribe requests, or \"\" to use the From address",
+            );
+        }
+        if !(1..=3600).contains(&mail.smtp_timeout_secs) {
+            return bad(
+                "mail.smtp_timeout_secs",
+                format!("{} is out of range", mail.smtp_timeout_secs),
+                "use a number of seconds from 1 to 3600 (60 suits most relays)",
             );
         }
         if mail.digest_hour > 23 || mail.max_attempts == 0 {

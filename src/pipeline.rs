@@ -836,6 +836,9 @@ pub async fn compile_digests(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<
 pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<OutboxReport> {
     let mut report = OutboxReport::default();
     let mut tried = HashSet::new();
+    // Set when the relay itself fails (unreachable, silent, login refused): the sends in
+    // flight finish, no new ones start, and the rest wait for the next pass.
+    let mut relay_down = false;
     loop {
         let due = with_store(deps, move |s| s.due_alerts(now, 100)).await?;
         let fresh: Vec<_> = due.into_iter().filter(|a| tried.insert(a.id)).collect();
@@ -848,7 +851,10 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
         let mut in_flight = JoinSet::new();
         let mut queue = fresh.into_iter();
         loop {
-            while in_flight.len() < SEND_CONCURRENCY && !deps.stop.load(Ordering::Relaxed) {
+            while in_flight.len() < SEND_CONCURRENCY
+                && !relay_down
+                && !deps.stop.load(Ordering::Relaxed)
+            {
                 let Some(a) = queue.next() else { break };
                 let out = Outgoing {
                     message_id: a.message_id.clone(),
@@ -877,6 +883,12 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
                 }
                 Err(e) => {
                     let permanent = matches!(e, SendError::Permanent(_));
+                    if let SendError::Relay(why) = &e {
+                        if !relay_down {
+                            tracing::error!("the SMTP relay cannot be used, so sending stops until the next pass: {why}");
+                        }
+                        relay_down = true;
+                    }
                     let attempts = a.attempts as u32 + 1;
                     let give_up = permanent || attempts >= deps.alerts.max_attempts;
                     let wait = deps
@@ -896,10 +908,11 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
                 }
             }
         }
-        if deps.stop.load(Ordering::Relaxed) {
+        if relay_down || deps.stop.load(Ordering::Relaxed) {
             break;
         }
     }
+    deps.mailer.close_idle().await;
     Ok(report)
 }
 

@@ -198,7 +198,7 @@ fn header_injection_and_hostile_html_in_an_answer_are_neutralised_in_the_receive
 }
 
 #[test]
-fn alerts_queued_while_the_smtp_server_is_down_arrive_once_when_it_is_back() {
+fn alerts_queued_while_the_smtp_server_is_down_wait_untouched_and_arrive_once_when_it_is_back() {
     let api = FakeApi::start();
     let dir = tempfile::tempdir().unwrap();
     let mut sink = SmtpSink::new(&dir.path().join("smtp"), &[]);
@@ -207,7 +207,7 @@ fn alerts_queued_while_the_smtp_server_is_down_arrive_once_when_it_is_back() {
     let mut second = second;
     second["dateAnswered"] = first["dateAnswered"].clone();
     api.set_questions(vec![first]);
-    for i in 0..5 {
+    for i in 0..12 {
         ok(pqwatch(
             &url,
             dir.path(),
@@ -238,11 +238,19 @@ fn alerts_queued_while_the_smtp_server_is_down_arrive_once_when_it_is_back() {
     .output()
     .unwrap());
     let pending: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(pending.as_array().unwrap().len(), 5);
-    assert!(pending[0]["last_error"]
-        .as_str()
-        .unwrap()
-        .contains("temporary"));
+    let pending = pending.as_array().unwrap();
+    assert_eq!(pending.len(), 12);
+    // Only the sends already in flight tried; the rest wait untouched for the next pass.
+    let tried: Vec<&Value> = pending.iter().filter(|a| a["attempts"] == 1).collect();
+    assert!(
+        !tried.is_empty() && tried.len() <= pqwatch::pipeline::SEND_CONCURRENCY,
+        "{pending:?}"
+    );
+    assert!(pending
+        .iter()
+        .all(|a| a["attempts"] == 1 || a["attempts"] == 0));
+    let why = tried[0]["last_error"].as_str().unwrap();
+    assert!(why.contains("SMTP relay: connecting to 127.0.0.1"), "{why}");
 
     sink.resume();
     api.state.lock().unwrap().questions.push(second);
@@ -259,7 +267,7 @@ fn alerts_queued_while_the_smtp_server_is_down_arrive_once_when_it_is_back() {
     let before = ids.len();
     ids.dedup();
     assert_eq!(before, ids.len(), "no message twice");
-    assert_eq!(ids.len(), 10, "5 subscribers × 2 answers");
+    assert_eq!(ids.len(), 24, "12 subscribers × 2 answers");
 }
 
 #[test]
@@ -685,4 +693,127 @@ fn the_links_in_emails_confirm_and_unsubscribe_by_post_and_a_get_changes_nothing
         .args(["-TERM", &daemon.id().to_string()])
         .status();
     assert!(daemon.wait().unwrap().success());
+}
+
+/// Runs a command, killing it if it has not finished in `secs` seconds.
+fn within(mut cmd: Command, secs: u64) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()).unwrap());
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("pqwatch did not finish within {secs} s");
+        }
+    }
+}
+
+#[test]
+fn a_relay_with_starttls_or_implicit_tls_and_auth_gets_mail_and_a_wrong_password_is_refused() {
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let (cert, key) = (tls.join("localhost.pem"), tls.join("localhost.key"));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    for (mode, scheme) in [("--starttls", "smtp"), ("--tls", "smtps")] {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(
+            &dir.path().join("smtp"),
+            &[mode, cert, key, "--auth", "pqwatch", "s3cret"],
+        );
+        // The certificate names localhost, signed by a private CA that only tls_ca_file trusts.
+        let smtp = format!("{scheme}://localhost:{}", sink.port);
+        let run = |args: &[&str], password: &str| {
+            let mut cmd = pqwatch("http://127.0.0.1:9", dir.path(), &smtp, args);
+            cmd.env("PQWATCH_MAIL_TLS_CA_FILE", tls.join("ca.pem"))
+                .env("PQWATCH_MAIL_SMTP_USERNAME", "pqwatch")
+                .env("PQWATCH_MAIL_SMTP_PASSWORD", password)
+                .env("PQWATCH_MAIL_MAX_ATTEMPTS", "1");
+            within(cmd, 60)
+        };
+        // `subscribe` sends the confirmation email at once.
+        run(
+            &["subscribe", "a@union.test", "--keywords", "drugs"],
+            "wrong",
+        );
+        assert!(
+            sink.received().is_empty(),
+            "{mode}: a wrong password sends nothing"
+        );
+        let o = ok(run(&["alerts", "list", "--json"], "wrong"));
+        let alerts: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(alerts[0]["status"], "failed", "{mode}: {alerts}");
+        assert!(
+            alerts[0]["last_error"].as_str().unwrap().contains("535"),
+            "{mode}: {alerts}"
+        );
+
+        // Without the private CA the relay's certificate is not trusted, and nothing is sent.
+        let mut untrusted = pqwatch("http://127.0.0.1:9", dir.path(), &smtp, &["poll", "--once"]);
+        untrusted
+            .env("PQWATCH_MAIL_SMTP_USERNAME", "pqwatch")
+            .env("PQWATCH_MAIL_SMTP_PASSWORD", "s3cret");
+        within(untrusted, 60);
+        assert!(
+            sink.received().is_empty(),
+            "{mode}: an untrusted certificate is refused"
+        );
+
+        ok(run(
+            &["subscribe", "b@union.test", "--keywords", "drugs"],
+            "s3cret",
+        ));
+        let got = sink.received();
+        assert_eq!(got.len(), 1, "{mode}");
+        assert_eq!(got[0].header("To").as_deref(), Some("b@union.test"));
+        assert_eq!(
+            got[0].header("Subject").as_deref(),
+            Some("Please confirm your pqwatch alerts")
+        );
+    }
+}
+
+#[test]
+fn a_relay_that_accepts_but_never_replies_times_out_and_the_alert_waits_for_the_next_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let smtp = format!("smtp+plain://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in silent.incoming() {
+            held.push(c);
+        }
+    });
+    let started = Instant::now();
+    let mut cmd = pqwatch(
+        "http://127.0.0.1:9",
+        dir.path(),
+        &smtp,
+        &["subscribe", "a@union.test", "--keywords", "drugs"],
+    );
+    cmd.env("PQWATCH_MAIL_SMTP_TIMEOUT_SECS", "1");
+    let o = within(cmd, 30);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(started.elapsed() < Duration::from_secs(25));
+    let o = ok(pqwatch(
+        "http://127.0.0.1:9",
+        dir.path(),
+        &smtp,
+        &["alerts", "list", "--json"],
+    )
+    .output()
+    .unwrap());
+    let alerts: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(alerts[0]["status"], "pending", "{alerts}");
+    assert!(
+        alerts[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no reply within 1 s"),
+        "{alerts}"
+    );
 }

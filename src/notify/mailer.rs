@@ -1,6 +1,9 @@
-//! Sending built messages: SMTP through lettre (STARTTLS or implicit TLS, AUTH, pooled
-//! connections), .eml files in a folder when no SMTP server is configured, or memory in unit
-//! tests. It knows nothing of what a message says or of the database.
+//! Sending built messages: SMTP to a relay (STARTTLS or implicit TLS, AUTH, reused
+//! connections, a deadline on every step; see `smtp`), .eml files in a folder when no SMTP server
+//! is configured, or memory in unit tests. It knows nothing of what a message says or of the
+//! database.
+
+mod smtp;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,9 +12,10 @@ use std::time::Duration;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+use lettre::Message;
+
+use smtp::{Relay, Security};
 
 use crate::config::{ConfigError, MailSettings};
 
@@ -38,11 +42,15 @@ pub enum SendError {
     /// A 5xx for this address, or a message that cannot be built: do not try again.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// The relay cannot be used at all (unreachable, silent, no TLS, login refused): nothing
+    /// was sent; try this message later and send no more in this batch.
+    #[error("SMTP relay: {0}")]
+    Relay(String),
 }
 
 pub enum Mailer {
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        relay: Relay,
         from: Mailbox,
     },
     Files {
@@ -147,21 +155,23 @@ impl Mailer {
                 )
             })
         };
-        let (tls, port) = match url.scheme() {
-            "smtps" => (Tls::Wrapper(tls(&host)?), 465),
-            "smtp" => (Tls::Required(tls(&host)?), 587),
-            _ => (Tls::None, 25),
+        let (security, port) = match url.scheme() {
+            "smtps" => (Security::Implicit(tls(&host)?), 465),
+            "smtp" => (Security::StartTls(tls(&host)?), 587),
+            _ => (Security::Plain, 25),
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(url.port().unwrap_or(port))
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(30)))
-            .pool_config(PoolConfig::new().max_size(crate::pipeline::SEND_CONCURRENCY as u32));
-        if let Some(password) = mail.password()? {
-            builder = builder.credentials(Credentials::new(mail.smtp_username.clone(), password));
-        }
+        let credentials = mail
+            .password()?
+            .map(|password| Credentials::new(mail.smtp_username.clone(), password));
         Ok(Mailer::Smtp {
-            transport: builder.build(),
+            relay: Relay::new(
+                host,
+                url.port().unwrap_or(port),
+                security,
+                credentials,
+                Duration::from_secs(mail.smtp_timeout_secs),
+                crate::pipeline::SEND_CONCURRENCY,
+            ),
             from,
         })
     }
@@ -211,15 +221,20 @@ impl Mailer {
             .map_err(|e| SendError::Permanent(format!("building the message: {e}")))
     }
 
+    /// Closes the connections kept open for the batch that just ended.
+    pub async fn close_idle(&self) {
+        if let Mailer::Smtp { relay, .. } = self {
+            relay.close_idle().await;
+        }
+    }
+
     /// Sends one message. Returns only when the server (or the folder) has it.
     pub async fn send(&self, m: &Outgoing) -> Result<(), SendError> {
         let message = self.build(m)?;
         match self {
-            Mailer::Smtp { transport, .. } => match transport.send(message).await {
-                Ok(_) => Ok(()),
-                Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-                Err(e) => Err(SendError::Transient(error_chain(&e))),
-            },
+            Mailer::Smtp { relay, .. } => {
+                relay.send(message.envelope(), &message.formatted()).await
+            }
             Mailer::Files { dir, .. } => {
                 // Named by Message-ID and written by rename: a resend replaces, never doubles.
                 let name: String = m

@@ -15,6 +15,8 @@ import threading
 import time
 
 import ssl
+import logging
+import warnings
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -56,6 +58,9 @@ class Sink:
 
 
 def main():
+    # aiosmtpd warns about AUTH over implicit TLS and a deprecated attribute it uses itself.
+    warnings.simplefilter("ignore")
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     port, folder = int(sys.argv[1]), sys.argv[2]
     reject, delay, args = [], 0.0, sys.argv[3:]
     kwargs = {}
@@ -79,7 +84,9 @@ def main():
 
             def authenticator(server, session, envelope, mechanism, auth_data):
                 ok = isinstance(auth_data, LoginPassword) and auth_data.login == user and auth_data.password == password
-                return AuthResult(success=ok)
+                # handled=False: aiosmtpd itself answers 235 or 535 (handled=True would
+                # leave the client waiting for a reply that never comes).
+                return AuthResult(success=ok, handled=False)
 
             kwargs["authenticator"] = authenticator
             kwargs["auth_required"] = True
