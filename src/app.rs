@@ -13,6 +13,7 @@ use crate::cli::{
 use crate::config::Settings;
 use crate::daemon::{self, Schedule};
 use crate::fetch::Client;
+use crate::links::LinkSigner;
 use crate::model::DocKind;
 use crate::notify::mailer::Mailer;
 use crate::pipeline::{self, AlertSettings, Deps, Mode, PassReport};
@@ -169,6 +170,17 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The key that signs links in emails: made once from the OS's randomness, kept in the database.
+pub fn link_signer(store: &mut Store) -> anyhow::Result<LinkSigner> {
+    let mut fresh = [0u8; 32];
+    getrandom::getrandom(&mut fresh)
+        .map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    let key = store
+        .secret("links", &fresh)
+        .context("reading the key that signs links")?;
+    Ok(LinkSigner::new(&key))
+}
+
 /// 128 random bits from the operating system, hex: the subscriber's unsubscribe token.
 fn token() -> anyhow::Result<String> {
     let mut b = [0u8; 16];
@@ -191,8 +203,7 @@ async fn subscribe(settings: Settings, s: NewSubscriber) -> anyhow::Result<()> {
             &s,
             &token,
             |id, stored_token| {
-                let confirm_url = (!alerts.public_base_url.is_empty())
-                    .then(|| format!("{}/confirm?t={stored_token}", alerts.public_base_url));
+                let confirm_url = alerts.confirm_url(stored_token);
                 let r = crate::notify::render::confirmation(
                     if name.is_empty() { "there" } else { &name },
                     &keywords,
@@ -316,7 +327,8 @@ fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Store::open(&settings.database.path)
 }
 
-fn deps(settings: &Settings, store: Store) -> anyhow::Result<Deps> {
+fn deps(settings: &Settings, mut store: Store) -> anyhow::Result<Deps> {
+    let links = link_signer(&mut store)?;
     let client = Client::new(&settings.api).context("building the HTTP client")?;
     if !settings.api.user_agent.contains('@') && !settings.api.user_agent.contains("http") {
         tracing::warn!(
@@ -332,7 +344,7 @@ fn deps(settings: &Settings, store: Store) -> anyhow::Result<Deps> {
         concurrency: settings.api.concurrency,
         stop: Arc::new(AtomicBool::new(false)),
         mailer: Arc::new(Mailer::from_settings(&settings.mail)?),
-        alerts: AlertSettings::from_mail(&settings.mail),
+        alerts: AlertSettings::from_mail(&settings.mail, links),
     })
 }
 
@@ -458,6 +470,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         Some(AbortOnDrop(tokio::spawn(crate::web::serve(
             listener,
             deps.store.clone(),
+            deps.alerts.links.clone(),
         ))))
     };
     tracing::info!(database = %settings.database.path.display(), "pqwatch running");

@@ -11,6 +11,7 @@
 //! - [`pipeline`]: one pass, the only code that composes the stages.
 //! - [`daemon`]: when passes run (cron in UK time) and shutdown.
 //! - [`progress`]: how a long pass shows its progress.
+//! - [`links`]: signing and checking the unsubscribe and confirm links (pure).
 //! - [`web`]: the unsubscribe and confirm links of emails.
 //! - [`cli`] and [`app`]: the command line and what each command does.
 
@@ -21,6 +22,7 @@ pub mod daemon;
 pub mod diff;
 pub mod extract;
 pub mod fetch;
+pub mod links;
 pub mod model;
 pub mod notify;
 pub mod pipeline;

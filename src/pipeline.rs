@@ -19,6 +19,7 @@ use crate::config::WatchSettings;
 use crate::diff::{self, ChangeKind};
 use crate::extract;
 use crate::fetch::{Client, DateField, FetchError, ListQuery};
+use crate::links::{Action, LinkSigner};
 use crate::model::{DocKind, Document};
 use crate::notify::mailer::{Mailer, Outgoing, SendError};
 use crate::notify::render;
@@ -56,6 +57,8 @@ pub struct AlertSettings {
     pub id_host: String,
     /// Base of one-click unsubscribe links; empty for mailto only.
     pub public_base_url: String,
+    /// Signs the unsubscribe and confirm links.
+    pub links: LinkSigner,
     pub mailto: String,
     pub digest_hour: u32,
     pub max_attempts: u32,
@@ -65,7 +68,7 @@ pub struct AlertSettings {
 }
 
 impl AlertSettings {
-    pub fn from_mail(mail: &crate::config::MailSettings) -> AlertSettings {
+    pub fn from_mail(mail: &crate::config::MailSettings, links: LinkSigner) -> AlertSettings {
         let from_addr = mail
             .from
             .parse::<lettre::message::Mailbox>()
@@ -77,6 +80,7 @@ impl AlertSettings {
         AlertSettings {
             id_host,
             public_base_url: mail.public_base_url.trim_end_matches('/').to_owned(),
+            links,
             mailto: if mail.unsubscribe_mailto.is_empty() {
                 from_addr
             } else {
@@ -89,9 +93,28 @@ impl AlertSettings {
         }
     }
 
-    fn unsubscribe_url(&self, token: &str) -> Option<String> {
-        (!self.public_base_url.is_empty())
-            .then(|| format!("{}/unsubscribe?t={token}", self.public_base_url))
+    fn link(&self, action: Action, token: &str) -> Option<String> {
+        let path = match action {
+            Action::Unsubscribe => "unsubscribe",
+            Action::Confirm => "confirm",
+        };
+        (!self.public_base_url.is_empty()).then(|| {
+            format!(
+                "{}/{path}?t={}",
+                self.public_base_url,
+                self.links.sign(action, token)
+            )
+        })
+    }
+
+    /// The signed one-click unsubscribe link, if there is a public base URL.
+    pub fn unsubscribe_url(&self, token: &str) -> Option<String> {
+        self.link(Action::Unsubscribe, token)
+    }
+
+    /// The signed confirmation link, if there is a public base URL.
+    pub fn confirm_url(&self, token: &str) -> Option<String> {
+        self.link(Action::Confirm, token)
     }
 
     /// The List-Unsubscribe header: the one-click link (if any) and a mailto.

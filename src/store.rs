@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/migrations/001_initial.sql"),
     include_str!("store/migrations/002_statistics.sql"),
     include_str!("store/migrations/003_alerts.sql"),
+    include_str!("store/migrations/004_secrets.sql"),
 ];
 
 mod alerts;
@@ -152,6 +153,20 @@ impl Store {
         Ok(self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// The secret kept under `name`, storing `fresh` first if there is none yet. The first
+    /// caller's value wins, so concurrent processes agree on one key.
+    pub fn secret(&mut self, name: &str, fresh: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO secrets (name, value) VALUES (?1, ?2)",
+            rusqlite::params![name, fresh],
+        )?;
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })?)
     }
 
     /// The fingerprints last seen for these items (absent: never seen).
@@ -637,6 +652,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("sub/db.sqlite")).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn a_secret_is_made_once_and_then_kept() {
+        let (dir, mut store) = open();
+        assert_eq!(store.secret("links", b"first").unwrap(), b"first");
+        assert_eq!(store.secret("links", b"second").unwrap(), b"first");
+        drop(store);
+        let mut again = Store::open(&dir.path().join("sub/db.sqlite")).unwrap();
+        assert_eq!(again.secret("links", b"third").unwrap(), b"first");
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The one small web surface: the links in emails. `GET /unsubscribe?t=TOKEN` shows a button,
-//! `POST` to it (or an RFC 8058 one-click POST from a mail client) unsubscribes; `/confirm`
-//! works the same way for confirmations. GETs never change anything, so link scanners in mail
-//! systems cannot unsubscribe or confirm anyone. Served by `pqwatch run` when [web] listen is set.
+//! The one small web surface: the links in emails. `GET /unsubscribe?t=TOKEN.SIGNATURE` shows a
+//! button, `POST` to it (or an RFC 8058 one-click POST from a mail client) unsubscribes;
+//! `/confirm` works the same way for confirmations. A link whose signature does not match its
+//! action is refused before the database is asked. GETs never change anything, so link
+//! scanners in mail systems cannot unsubscribe or confirm anyone. Served by `pqwatch run` when
+//! [web] listen is set.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -12,26 +14,35 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
+use crate::links::{Action, LinkSigner};
 use crate::notify::render::esc;
 use crate::store::Store;
 
 /// Serves until the task is dropped.
-pub async fn serve(listener: TcpListener, store: Arc<Mutex<Store>>) {
+pub async fn serve(listener: TcpListener, store: Arc<Mutex<Store>>, links: LinkSigner) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let store = store.clone();
+        let (store, links) = (store.clone(), links.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let store = store.clone();
-                async move { Ok::<_, Infallible>(handle(req, store).await) }
+                let (store, links) = (store.clone(), links.clone());
+                async move { Ok::<_, Infallible>(handle(req, store, &links).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
         });
     }
+}
+
+fn not_recognised() -> Response<Full<Bytes>> {
+    page(
+        StatusCode::NOT_FOUND,
+        "Link not recognised",
+        "<p>This link is not (or no longer) valid.</p>",
+    )
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response<Full<Bytes>> {
@@ -47,33 +58,41 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response<Full<Bytes>> {
         .expect("a static response is valid")
 }
 
-fn token(req: &Request<Incoming>) -> Option<String> {
+/// The `t` parameter: a signed token, in the form `links` makes (hex and one dot).
+fn signed(req: &Request<Incoming>) -> Option<String> {
     req.uri().query()?.split('&').find_map(|kv| {
         kv.strip_prefix("t=")
-            .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|t| t.len() < 200 && t.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.'))
             .map(str::to_owned)
     })
 }
 
-async fn handle(req: Request<Incoming>, store: Arc<Mutex<Store>>) -> Response<Full<Bytes>> {
-    let action = match req.uri().path() {
-        "/unsubscribe" => "unsubscribe",
-        "/confirm" => "confirm",
+async fn handle(
+    req: Request<Incoming>,
+    store: Arc<Mutex<Store>>,
+    links: &LinkSigner,
+) -> Response<Full<Bytes>> {
+    let (action, signing) = match req.uri().path() {
+        "/unsubscribe" => ("unsubscribe", Action::Unsubscribe),
+        "/confirm" => ("confirm", Action::Confirm),
         _ => return page(StatusCode::NOT_FOUND, "Not found", ""),
     };
-    let Some(t) = token(&req) else {
+    let Some(signed) = signed(&req) else {
         return page(
             StatusCode::BAD_REQUEST,
             "This link is not complete",
             "<p>Use the whole link from the email.</p>",
         );
     };
+    let Some(t) = links.verify(signing, &signed).map(str::to_owned) else {
+        return not_recognised();
+    };
     match *req.method() {
         Method::GET => page(
             StatusCode::OK,
             if action == "confirm" { "Confirm your pqwatch alerts" } else { "Unsubscribe from pqwatch" },
             &format!(
-                "<form method=\"post\" action=\"/{action}?t={t}\"><button type=\"submit\">{}</button></form>",
+                "<form method=\"post\" action=\"/{action}?t={signed}\"><button type=\"submit\">{}</button></form>",
                 if action == "confirm" { "Confirm" } else { "Unsubscribe" }
             ),
         ),
@@ -97,7 +116,7 @@ async fn handle(req: Request<Incoming>, store: Arc<Mutex<Store>>) -> Response<Fu
                         if action == "confirm" { "will now get pqwatch alerts" } else { "will get no more email from pqwatch" }
                     ),
                 ),
-                Ok(Ok(None)) => page(StatusCode::NOT_FOUND, "Link not recognised", "<p>This link is not (or no longer) valid.</p>"),
+                Ok(Ok(None)) => not_recognised(),
                 _ => page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "<p>Please try again later.</p>"),
             }
         }

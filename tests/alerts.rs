@@ -610,7 +610,8 @@ fn a_backfill_is_silent_unless_asked_to_alert() {
 }
 
 #[test]
-fn the_links_in_emails_confirm_and_unsubscribe_by_post_and_a_get_changes_nothing() {
+fn signed_links_in_emails_confirm_and_unsubscribe_by_post_and_forged_links_or_a_get_change_nothing()
+{
     let api = FakeApi::start();
     let dir = tempfile::tempdir().unwrap();
     let sink = SmtpSink::start(&dir.path().join("smtp"), &[]);
@@ -670,8 +671,38 @@ fn the_links_in_emails_confirm_and_unsubscribe_by_post_and_a_get_changes_nothing
         true
     );
 
-    // RFC 8058 one-click unsubscribe, as a mail client sends it.
-    let unsubscribe = link.replace("/confirm?", "/unsubscribe?");
+    // Links are signed for their action: the confirm link's token cannot unsubscribe, and
+    // neither can the bare token (the mailto unsubscribe subject shows it).
+    let (_, signed) = link.split_once("?t=").unwrap();
+    let (token, _) = signed.split_once('.').unwrap();
+    for forged in [
+        link.replace("/confirm?", "/unsubscribe?"),
+        format!("{base}/unsubscribe?t={token}"),
+        format!("{base}/unsubscribe?t={token}.{}", "0".repeat(64)),
+    ] {
+        let r = client.post(&forged).send().unwrap();
+        assert_eq!(r.status(), 404, "{forged}");
+    }
+    assert_eq!(
+        list(&mut with_web(&["subscribers", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "forged links change nothing"
+    );
+
+    // RFC 8058 one-click unsubscribe, as a mail client sends it, from the List-Unsubscribe
+    // header that every email carries.
+    let header = sink.received()[0].header("List-Unsubscribe").unwrap();
+    let unsubscribe = header
+        .split(", ")
+        .find_map(|v| v.strip_prefix(&format!("<{base}/unsubscribe?t=")))
+        .map(|v| format!("{base}/unsubscribe?t={}", v.trim_end_matches('>')))
+        .expect("a one-click link");
+    assert!(header.contains(&format!(
+        "mailto:alerts@pqwatch.test?subject=unsubscribe%20{token}"
+    )));
     let r = client
         .post(&unsubscribe)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -683,11 +714,8 @@ fn the_links_in_emails_confirm_and_unsubscribe_by_post_and_a_get_changes_nothing
         list(&mut with_web(&["subscribers", "list", "--json"])),
         serde_json::json!([])
     );
-    let r = client
-        .post(format!("{base}/unsubscribe?t={}", "0".repeat(32)))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    let r = client.post(&unsubscribe).send().unwrap();
+    assert_eq!(r.status(), 404, "an unsubscribed holder's link is spent");
 
     let _ = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])

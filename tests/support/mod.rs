@@ -90,15 +90,17 @@ pub fn settings(base_url: &str, dir: &Path) -> Settings {
 }
 
 pub fn deps(settings: &Settings) -> Deps {
+    let mut store = Store::open(&settings.database.path).unwrap();
+    let links = pqwatch::app::link_signer(&mut store).unwrap();
     Deps {
         client: Arc::new(Client::new(&settings.api).unwrap()),
-        store: Arc::new(Mutex::new(Store::open(&settings.database.path).unwrap())),
+        store: Arc::new(Mutex::new(store)),
         matcher: Matcher::new(&settings.watch.keywords),
         watch: settings.watch.clone(),
         statements: settings.api.statements,
         concurrency: settings.api.concurrency,
         stop: Arc::new(AtomicBool::new(false)),
         mailer: Arc::new(pqwatch::notify::mailer::Mailer::from_settings(&settings.mail).unwrap()),
-        alerts: pqwatch::pipeline::AlertSettings::from_mail(&settings.mail),
+        alerts: pqwatch::pipeline::AlertSettings::from_mail(&settings.mail, links),
     }
 }
