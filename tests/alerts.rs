@@ -315,7 +315,7 @@ fn a_5xx_for_one_address_fails_that_alert_and_the_rest_are_delivered() {
 }
 
 #[test]
-fn killed_mid_batch_then_restarted_every_alert_arrives_and_no_message_id_repeats() {
+fn killed_mid_batch_every_alert_arrives_and_only_those_in_flight_repeat_with_their_message_id() {
     let api = FakeApi::start();
     let dir = tempfile::tempdir().unwrap();
     // Each message takes 150 ms to be accepted, so the kill lands mid-batch.
@@ -364,9 +364,11 @@ fn killed_mid_batch_then_restarted_every_alert_arrives_and_no_message_id_repeats
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 20, "every alert arrived");
-    // A message in flight at the kill may have been accepted before its sent mark was written;
-    // it is resent with the same Message-ID, so a mail client shows it once. At most
-    // SEND_CONCURRENCY are in flight at once.
+    // A message whose end of data reached the server before the kill, but whose reply never
+    // came back, is one the server keeps and pqwatch cannot know about (RFC 1047): it is resent
+    // with the same Message-ID, so a mail client shows it once. Only the messages in flight,
+    // at most SEND_CONCURRENCY, can be in that state. (Here it is typically 3: the test server
+    // goes on accepting what it had read after the client is gone.)
     let bound = 20 + pqwatch::pipeline::SEND_CONCURRENCY;
     assert!(
         got.len() <= bound,
