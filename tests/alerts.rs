@@ -268,6 +268,14 @@ fn alerts_queued_while_the_smtp_server_is_down_wait_untouched_and_arrive_once_wh
     ids.dedup();
     assert_eq!(before, ids.len(), "no message twice");
     assert_eq!(ids.len(), 24, "12 subscribers × 2 answers");
+    let mut peers: Vec<&str> = got.iter().map(|m| m.peer.as_str()).collect();
+    peers.sort();
+    peers.dedup();
+    assert!(
+        peers.len() <= pqwatch::pipeline::SEND_CONCURRENCY,
+        "connections are reused: {} for 24 messages",
+        peers.len()
+    );
 }
 
 #[test]
@@ -757,12 +765,21 @@ fn a_relay_with_starttls_or_implicit_tls_and_auth_gets_mail_and_a_wrong_password
         );
         // The certificate names localhost, signed by a private CA that only tls_ca_file trusts.
         let smtp = format!("{scheme}://localhost:{}", sink.port);
+        // The password from the environment for STARTTLS, from a credentials file for TLS.
         let run = |args: &[&str], password: &str| {
             let mut cmd = pqwatch("http://127.0.0.1:9", dir.path(), &smtp, args);
             cmd.env("PQWATCH_MAIL_TLS_CA_FILE", tls.join("ca.pem"))
                 .env("PQWATCH_MAIL_SMTP_USERNAME", "pqwatch")
-                .env("PQWATCH_MAIL_SMTP_PASSWORD", password)
                 .env("PQWATCH_MAIL_MAX_ATTEMPTS", "1");
+            if scheme == "smtp" {
+                cmd.env("PQWATCH_MAIL_SMTP_PASSWORD", password);
+            } else {
+                let creds = dir.path().join("creds");
+                std::fs::create_dir_all(&creds).unwrap();
+                std::fs::write(creds.join("smtp-password"), format!("{password}\n")).unwrap();
+                cmd.env("CREDENTIALS_DIRECTORY", &creds)
+                    .env("PQWATCH_MAIL_SMTP_PASSWORD_FILE", "smtp-password");
+            }
             within(cmd, 60)
         };
         // `subscribe` sends the confirmation email at once.
@@ -783,14 +800,32 @@ fn a_relay_with_starttls_or_implicit_tls_and_auth_gets_mail_and_a_wrong_password
         );
 
         // Without the private CA the relay's certificate is not trusted, and nothing is sent.
-        let mut untrusted = pqwatch("http://127.0.0.1:9", dir.path(), &smtp, &["poll", "--once"]);
+        let mut untrusted = pqwatch(
+            "http://127.0.0.1:9",
+            dir.path(),
+            &smtp,
+            &["subscribe", "c@union.test", "--keywords", "drugs"],
+        );
         untrusted
             .env("PQWATCH_MAIL_SMTP_USERNAME", "pqwatch")
-            .env("PQWATCH_MAIL_SMTP_PASSWORD", "s3cret");
+            .env("PQWATCH_MAIL_SMTP_PASSWORD", "s3cret")
+            .env("PQWATCH_MAIL_MAX_ATTEMPTS", "1");
         within(untrusted, 60);
         assert!(
             sink.received().is_empty(),
             "{mode}: an untrusted certificate is refused"
+        );
+        let o = ok(run(&["alerts", "list", "--json"], "s3cret"));
+        let alerts: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let c = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["email"] == "c@union.test")
+            .unwrap();
+        assert!(
+            c["last_error"].as_str().unwrap().contains("certificate"),
+            "{mode}: {c}"
         );
 
         ok(run(

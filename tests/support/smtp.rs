@@ -17,6 +17,8 @@ pub struct Received {
     pub raw: String,
     pub text: String,
     pub html: String,
+    /// The client's address and port: messages sent over one connection share it.
+    pub peer: String,
 }
 
 impl Received {
@@ -112,6 +114,7 @@ impl SmtpSink {
                     raw: read("eml"),
                     text: read("txt").replace("\r\n", "\n"),
                     html: read("html").replace("\r\n", "\n"),
+                    peer: read("peer"),
                 }
             })
             .collect()

@@ -1,7 +1,8 @@
 """A real SMTP server for pqwatch's end-to-end tests: aiosmtpd on 127.0.0.1.
 
 Each accepted message is saved as N.eml (the bytes received), with its decoded text and
-HTML parts beside it (N.txt, N.html), so that tests can assert on what a mail client shows.
+HTML parts beside it (N.txt, N.html), so that tests can assert on what a mail client shows,
+and the client's address and port (N.peer), so that they can count connections.
 
 Usage: python3 smtp_sink.py PORT DIR [--reject ADDR]... [--delay SECONDS]
        [--starttls CERT KEY | --tls CERT KEY] [--auth USER PASSWORD]
@@ -50,6 +51,9 @@ class Sink:
                 ext = "txt" if kind == "plain" else "html"
                 with open(os.path.join(self.folder, f"{name}.{ext}"), "w") as f:
                     f.write(part.get_content())
+        # The client's address and port: one per connection, so tests can count connections.
+        with open(os.path.join(self.folder, f"{name}.peer"), "w") as f:
+            f.write("%s:%s" % tuple(session.peer[:2]))
         tmp = os.path.join(self.folder, f".{name}")
         with open(tmp, "wb") as f:
             f.write(raw)
