@@ -323,6 +323,67 @@ fn a_5xx_for_one_address_fails_that_alert_and_the_rest_are_delivered() {
 }
 
 #[test]
+fn a_4xx_for_one_address_is_retried_after_its_backoff_and_arrives_once() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(&dir.path().join("smtp"), &["--defer", "grey@union.test"]);
+    let (url, smtp) = (api.base_url(), sink.url());
+    let (first, _) = editions(&day(0));
+    api.set_questions(vec![first]);
+    for email in ["a@union.test", "grey@union.test"] {
+        ok(pqwatch(
+            &url,
+            dir.path(),
+            &smtp,
+            &["subscribe", email, "--keywords", "drugs", "--confirmed"],
+        )
+        .output()
+        .unwrap());
+    }
+    // A first retry after 2 × 2 s.
+    let poll = || {
+        ok(pqwatch(&url, dir.path(), &smtp, &["poll", "--once"])
+            .env("PQWATCH_MAIL_RETRY_BASE_SECS", "2")
+            .output()
+            .unwrap())
+    };
+    let to = || -> Vec<String> {
+        let mut to: Vec<String> = sink
+            .received()
+            .iter()
+            .map(|m| m.header("To").unwrap())
+            .collect();
+        to.sort();
+        to
+    };
+    poll();
+    assert_eq!(to(), ["a@union.test"]);
+    let o = ok(pqwatch(
+        &url,
+        dir.path(),
+        &smtp,
+        &["alerts", "list", "--pending", "--json"],
+    )
+    .output()
+    .unwrap());
+    let pending: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(pending[0]["email"], "grey@union.test");
+    assert_eq!(pending[0]["attempts"], 1);
+    assert!(
+        pending[0]["last_error"].as_str().unwrap().contains("451"),
+        "{pending}"
+    );
+
+    poll();
+    assert_eq!(to(), ["a@union.test"], "not before its backoff");
+    std::thread::sleep(Duration::from_millis(4100));
+    poll();
+    assert_eq!(to(), ["a@union.test", "grey@union.test"]);
+    poll();
+    assert_eq!(to().len(), 2, "and only once");
+}
+
+#[test]
 fn killed_mid_batch_every_alert_arrives_and_only_those_in_flight_repeat_with_their_message_id() {
     let api = FakeApi::start();
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@ Each accepted message is saved as N.eml (the bytes received), with its decoded t
 HTML parts beside it (N.txt, N.html), so that tests can assert on what a mail client shows,
 and the client's address and port (N.peer), so that they can count connections.
 
-Usage: python3 smtp_sink.py PORT DIR [--reject ADDR]... [--delay SECONDS]
+Usage: python3 smtp_sink.py PORT DIR [--reject ADDR]... [--defer ADDR]... [--delay SECONDS]
        [--starttls CERT KEY | --tls CERT KEY] [--auth USER PASSWORD]
 Prints "ready" once it accepts connections; runs until killed.
 """
@@ -24,9 +24,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
-    def __init__(self, folder, reject, delay):
+    def __init__(self, folder, reject, defer, delay):
         self.folder = folder
         self.reject = {a.lower() for a in reject}
+        # Addresses refused once with a 4xx, as a greylisting server does, then accepted.
+        self.defer = {a.lower() for a in defer}
         self.delay = delay
         self.n = 0
         self.lock = threading.Lock()
@@ -34,6 +36,9 @@ class Sink:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.reject:
             return "550 5.1.1 Mailbox unavailable"
+        if address.lower() in self.defer:
+            self.defer.discard(address.lower())
+            return "451 4.7.1 Greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -66,7 +71,7 @@ def main():
     warnings.simplefilter("ignore")
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     port, folder = int(sys.argv[1]), sys.argv[2]
-    reject, delay, args = [], 0.0, sys.argv[3:]
+    reject, defer, delay, args = [], [], 0.0, sys.argv[3:]
     kwargs = {}
     while args:
         flag = args[0]
@@ -99,10 +104,12 @@ def main():
         value, args = args[1], args[2:]
         if flag == "--reject":
             reject.append(value)
+        elif flag == "--defer":
+            defer.append(value)
         elif flag == "--delay":
             delay = float(value)
     os.makedirs(folder, exist_ok=True)
-    controller = Controller(Sink(folder, reject, delay), hostname="127.0.0.1", port=port, **kwargs)
+    controller = Controller(Sink(folder, reject, defer, delay), hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     print("ready", flush=True)
     threading.Event().wait()
