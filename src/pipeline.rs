@@ -913,7 +913,11 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
                         relay_down = true;
                     }
                     let attempts = a.attempts as u32 + 1;
-                    let give_up = permanent || attempts >= deps.alerts.max_attempts;
+                    // A relay that cannot be used is no fault of the message: it waits, with
+                    // backoff, however long the relay takes to come back, and is never failed.
+                    let give_up = permanent
+                        || (!matches!(e, SendError::Relay(_))
+                            && attempts >= deps.alerts.max_attempts);
                     let wait = deps
                         .alerts
                         .retry_base_secs
