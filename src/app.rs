@@ -582,6 +582,7 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
     let next = schedule.next_after(now);
     let (documents, versions, _) = store.counts()?;
     let alerts = store.alert_counts()?;
+    let (oldest_pending, mail_error) = store.pending_summary()?;
     let stale = chrono::Duration::minutes(settings.schedule.stale_after_minutes as i64);
     let last_ok_at = last_ok
         .as_deref()
@@ -608,6 +609,8 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
             "pending": alerts.get("pending").copied().unwrap_or(0),
             "failed": alerts.get("failed").copied().unwrap_or(0),
             "sent": alerts.get("sent").copied().unwrap_or(0),
+            "oldest_pending_at": oldest_pending,
+            "last_error": mail_error,
         },
         "last_error": last.as_ref().and_then(|(_, _, _, _, e)| e.clone()),
     });
@@ -637,6 +640,9 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
             "alerts:        {} pending, {} failed, {} sent",
             report["alerts"]["pending"], report["alerts"]["failed"], report["alerts"]["sent"]
         );
+        if let Some(e) = &mail_error {
+            println!("mail error:    {e}");
+        }
         println!(
             "last error:    {}",
             report["last_error"].as_str().unwrap_or("-")

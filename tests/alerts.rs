@@ -251,6 +251,14 @@ fn alerts_queued_while_the_smtp_server_is_down_wait_untouched_and_arrive_once_wh
         .all(|a| a["attempts"] == 1 || a["attempts"] == 0));
     let why = tried[0]["last_error"].as_str().unwrap();
     assert!(why.contains("SMTP relay: connecting to 127.0.0.1"), "{why}");
+    // A monitor sees it too.
+    let o = ok(pqwatch(&url, dir.path(), &smtp, &["status", "--json"])
+        .output()
+        .unwrap());
+    let status: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status["alerts"]["pending"], 12);
+    assert_eq!(status["alerts"]["last_error"], why);
+    assert!(status["alerts"]["oldest_pending_at"].is_string());
 
     sink.resume();
     api.state.lock().unwrap().questions.push(second);

@@ -477,6 +477,18 @@ impl Store {
     }
 
     /// Counts of alerts by status, for status and tests.
+    /// When the oldest pending alert was queued, and the last error among pending alerts.
+    pub fn pending_summary(&self) -> anyhow::Result<(Option<String>, Option<String>)> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT min(created_at) FROM alerts WHERE status = 'pending'),
+                    (SELECT last_error FROM alerts
+                      WHERE status = 'pending' AND last_error IS NOT NULL
+                      ORDER BY next_attempt_at DESC, id DESC LIMIT 1)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
     pub fn alert_counts(&self) -> anyhow::Result<std::collections::HashMap<String, i64>> {
         let mut stmt = self
             .conn
