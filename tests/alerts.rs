@@ -10,23 +10,13 @@ use serde_json::Value;
 
 use crate::support::fake_api::FakeApi;
 use crate::support::smtp::SmtpSink;
-use crate::support::{corpus_question, question};
+use crate::support::{self, corpus_question, question, within};
 
 fn pqwatch(api: &str, dir: &Path, smtp: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pqwatch"));
-    cmd.args(args)
-        .arg("--config")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pqwatch.toml"))
-        .env_remove("RUST_LOG")
-        .env("PQWATCH_API_BASE_URL", api)
-        .env("PQWATCH_API_MAX_RPS", "1000")
-        .env("PQWATCH_API_RETRY_BASE_MS", "20")
-        .env("PQWATCH_API_STATEMENTS", "false")
-        .env("PQWATCH_DATABASE_PATH", dir.join("db.sqlite"))
-        .env("PQWATCH_MAIL_SMTP_URL", smtp)
+    let mut cmd = support::pqwatch(api, dir, args);
+    cmd.env("PQWATCH_MAIL_SMTP_URL", smtp)
         .env("PQWATCH_MAIL_FROM", "pqwatch <alerts@pqwatch.test>")
-        .env("PQWATCH_MAIL_RETRY_BASE_SECS", "0")
-        .env("PQWATCH_MAIL_OUTBOX_DIR", dir.join("outbox"));
+        .env("PQWATCH_MAIL_RETRY_BASE_SECS", "0");
     cmd
 }
 
@@ -800,25 +790,6 @@ fn signed_links_in_emails_confirm_and_unsubscribe_by_post_and_forged_links_or_a_
         .args(["-TERM", &daemon.id().to_string()])
         .status();
     assert!(daemon.wait().unwrap().success());
-}
-
-/// Runs a command, killing it if it has not finished in `secs` seconds.
-fn within(mut cmd: Command, secs: u64) -> Output {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()).unwrap());
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("pqwatch did not finish within {secs} s");
-        }
-    }
 }
 
 #[test]

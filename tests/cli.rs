@@ -8,20 +8,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::fake_api::FakeApi;
-use crate::support::{corpus_question, question};
+use crate::support::{self, corpus_question, question};
 
 fn pqwatch(api: &str, dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pqwatch"));
-    cmd.args(args)
-        .arg("--config")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pqwatch.toml"))
-        .env_remove("RUST_LOG")
-        .env("PQWATCH_API_BASE_URL", api)
-        .env("PQWATCH_API_MAX_RPS", "1000")
-        .env("PQWATCH_API_TIMEOUT_SECS", "2")
-        .env("PQWATCH_API_RETRY_BASE_MS", "20")
-        .env("PQWATCH_API_STATEMENTS", "false")
-        .env("PQWATCH_DATABASE_PATH", dir.join("db.sqlite"));
+    let mut cmd = support::pqwatch(api, dir, args);
+    cmd.env("PQWATCH_API_TIMEOUT_SECS", "2");
     cmd
 }
 

@@ -9,20 +9,12 @@ use chrono::Utc;
 use serde_json::Value;
 
 use crate::support::fake_api::FakeApi;
-use crate::support::question;
+use crate::support::{self, question};
 
 fn pqwatch(api: &str, dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pqwatch"));
-    cmd.args(args)
-        .arg("--config")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pqwatch.toml"))
-        .env("RUST_LOG", "info")
-        .env("PQWATCH_API_BASE_URL", api)
-        .env("PQWATCH_API_MAX_RPS", "1000")
-        .env("PQWATCH_API_CONCURRENCY", "1")
-        .env("PQWATCH_API_STATEMENTS", "false")
-        .env("PQWATCH_DATABASE_PATH", dir.join("db.sqlite"))
-        .env("PQWATCH_MAIL_OUTBOX_DIR", dir.join("outbox"));
+    let mut cmd = support::pqwatch(api, dir, args);
+    cmd.env("RUST_LOG", "info")
+        .env("PQWATCH_API_CONCURRENCY", "1");
     cmd
 }
 

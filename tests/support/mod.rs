@@ -7,6 +7,7 @@ pub mod fake_api;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +17,42 @@ use pqwatch::pipeline::Deps;
 use pqwatch::store::Store;
 use pqwatch::watch::Matcher;
 use serde_json::{json, Value};
+
+/// The `pqwatch` binary with the shipped config, pointed at a local API and a database and
+/// outbox in `dir`; fast retries, no statements, and no inherited RUST_LOG.
+pub fn pqwatch(api: &str, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pqwatch"));
+    cmd.args(args)
+        .arg("--config")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pqwatch.toml"))
+        .env_remove("RUST_LOG")
+        .env("PQWATCH_API_BASE_URL", api)
+        .env("PQWATCH_API_MAX_RPS", "1000")
+        .env("PQWATCH_API_RETRY_BASE_MS", "20")
+        .env("PQWATCH_API_STATEMENTS", "false")
+        .env("PQWATCH_DATABASE_PATH", dir.join("db.sqlite"))
+        .env("PQWATCH_MAIL_OUTBOX_DIR", dir.join("outbox"));
+    cmd
+}
+
+/// Runs a command to its end, killing it if it has not finished in `secs` seconds.
+pub fn within(mut cmd: Command, secs: u64) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()).unwrap());
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("pqwatch did not finish within {secs} s");
+        }
+    }
+}
 
 pub fn fixture_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
