@@ -91,41 +91,15 @@ pub fn split_markers(label: &str) -> (String, Vec<String>) {
     let mut markers = Vec::new();
     loop {
         let t = s.trim_end();
-        // (1), [1], [note 1], (a)
-        if let Some(open) = t
-            .strip_suffix(')')
-            .and_then(|x| x.rfind('(').map(|i| (i, ')')))
-            .or_else(|| {
-                t.strip_suffix(']')
-                    .and_then(|x| x.rfind('[').map(|i| (i, ']')))
-            })
-        {
-            let (i, _) = open;
-            let inner = &t[i + 1..t.len() - 1];
-            let inner_t = inner.trim().trim_start_matches("note").trim();
-            if !inner_t.is_empty()
-                && inner_t.len() <= 3
-                && (inner_t.chars().all(|c| c.is_ascii_digit())
-                    || (inner_t.len() == 1 && inner_t.chars().all(|c| c.is_ascii_lowercase())))
-                && i > 0
-            {
-                markers.insert(0, inner_t.to_owned());
-                s = t[..i].trim_end().to_owned();
-                continue;
-            }
-        }
-        // superscripts
-        if let Some(c) = t.chars().last() {
-            if let Some(d) = superscript_digit(c) {
-                markers.insert(0, d.to_string());
-                s = t[..t.len() - c.len_utf8()].to_owned();
-                continue;
-            }
-            if c == '*' && t.len() > 1 {
-                markers.insert(0, "*".into());
-                s = t[..t.len() - 1].trim_end().to_owned();
-                continue;
-            }
+        // (1), [1], [note 1], (a); superscripts; an asterisk
+        let bracket = |inner: &str| {
+            inner.chars().all(|c| c.is_ascii_digit())
+                || (inner.len() == 1 && inner.chars().all(|c| c.is_ascii_lowercase()))
+        };
+        if let Some((marker, rest)) = trailing_bracket(t, bracket).or_else(|| trailing_symbol(t)) {
+            markers.insert(0, marker);
+            s = rest.trim_end().to_owned();
+            continue;
         }
         // a digit or two glued to a lower-case word: "staff1", "prisoners2"
         let digits: String = t.chars().rev().take_while(|c| c.is_ascii_digit()).collect();
@@ -298,37 +272,38 @@ fn split_value_markers(text: &str) -> (std::borrow::Cow<'_, str>, Vec<String>) {
     }
     let mut s = trimmed.to_owned();
     let mut markers = Vec::new();
+    let bracket = |inner: &str| inner.chars().all(|c| c.is_ascii_alphanumeric());
     loop {
         let t = s.trim_end();
-        if let Some(x) = t.strip_suffix(')').or_else(|| t.strip_suffix(']')) {
-            if let Some(i) = x.rfind(['(', '[']) {
-                let inner = x[i + 1..].trim().trim_start_matches("note").trim();
-                if !inner.is_empty()
-                    && inner.len() <= 3
-                    && inner.chars().all(|c| c.is_ascii_alphanumeric())
-                    && i > 0
-                {
-                    markers.insert(0, inner.to_owned());
-                    s = x[..i].trim_end().to_owned();
-                    continue;
-                }
-            }
-        }
-        if let Some(c) = t.chars().last() {
-            if let Some(d) = superscript_digit(c) {
-                markers.insert(0, d.to_string());
-                s = t[..t.len() - c.len_utf8()].to_owned();
-                continue;
-            }
-            if c == '*' && t.len() > 1 {
-                markers.insert(0, "*".into());
-                s = t[..t.len() - 1].to_owned();
-                continue;
-            }
-        }
-        break;
+        let Some((marker, rest)) = trailing_bracket(t, bracket).or_else(|| trailing_symbol(t))
+        else {
+            break;
+        };
+        markers.insert(0, marker);
+        s = rest.trim_end().to_owned();
     }
     (std::borrow::Cow::Owned(s.trim().to_owned()), markers)
+}
+
+/// A marker in brackets ending `t` (`(1)`, `[note 2]`), if `accept` takes what is inside
+/// (at most 3 characters, after any "note"), and the text before it.
+fn trailing_bracket(t: &str, accept: impl Fn(&str) -> bool) -> Option<(String, &str)> {
+    let (open, body) = match t.strip_suffix(')') {
+        Some(x) => ('(', x),
+        None => ('[', t.strip_suffix(']')?),
+    };
+    let i = body.rfind(open).filter(|&i| i > 0)?;
+    let inner = body[i + 1..].trim().trim_start_matches("note").trim();
+    (!inner.is_empty() && inner.len() <= 3 && accept(inner)).then(|| (inner.to_owned(), &t[..i]))
+}
+
+/// A superscript digit or an asterisk ending `t`, and the text before it.
+fn trailing_symbol(t: &str) -> Option<(String, &str)> {
+    let c = t.chars().last()?;
+    if let Some(d) = superscript_digit(c) {
+        return Some((d.to_string(), &t[..t.len() - c.len_utf8()]));
+    }
+    (c == '*' && t.len() > 1).then(|| ("*".to_owned(), &t[..t.len() - 1]))
 }
 
 /// A unit named in a header, label or caption, if it names exactly one. Whole words only, so
