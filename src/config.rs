@@ -97,7 +97,8 @@ pub struct MailSettings {
     /// A PEM certificate to trust for the SMTP server besides the public roots (a private CA).
     pub tls_ca_file: String,
     pub outbox_dir: PathBuf,
-    /// Where a one-click unsubscribe link points (`{base}/unsubscribe?t=TOKEN`); empty: mailto only.
+    /// Where one-click unsubscribe links point (`{base}/unsubscribe?t=TOKEN.SIGNATURE`);
+    /// empty: mailto only.
     pub public_base_url: String,
     /// The mailbox that takes `mailto:` unsubscribe requests.
     pub unsubscribe_mailto: String,
