@@ -13,12 +13,25 @@ pub enum Action {
 }
 
 impl Action {
-    fn label(self) -> &'static str {
+    /// Its name, which is also its path on the web surface: `/unsubscribe`, `/confirm`.
+    pub fn name(self) -> &'static str {
         match self {
             Action::Unsubscribe => "unsubscribe",
             Action::Confirm => "confirm",
         }
     }
+
+    /// The action served at `path`, if any.
+    pub fn from_path(path: &str) -> Option<Action> {
+        [Action::Unsubscribe, Action::Confirm]
+            .into_iter()
+            .find(|a| path.strip_prefix('/') == Some(a.name()))
+    }
+}
+
+/// What is signed: the action and the token, on separate lines.
+fn signed_text(action: Action, token: &str) -> String {
+    format!("{}\n{token}", action.name())
 }
 
 #[derive(Clone)]
@@ -40,13 +53,9 @@ impl LinkSigner {
         }
     }
 
-    fn tag(&self, action: Action, token: &str) -> hmac::Tag {
-        hmac::sign(&self.key, format!("{}\n{token}", action.label()).as_bytes())
-    }
-
     /// The value of a link's `t` parameter: `TOKEN.SIGNATURE`, both lower-case hex.
     pub fn sign(&self, action: Action, token: &str) -> String {
-        let tag = self.tag(action, token);
+        let tag = hmac::sign(&self.key, signed_text(action, token).as_bytes());
         let mut out = String::with_capacity(token.len() + 65);
         out.push_str(token);
         out.push('.');
@@ -67,13 +76,9 @@ impl LinkSigner {
             .map(|i| u8::from_str_radix(&sig[2 * i..2 * i + 2], 16))
             .collect::<Result<_, _>>()
             .ok()?;
-        hmac::verify(
-            &self.key,
-            format!("{}\n{token}", action.label()).as_bytes(),
-            &bytes,
-        )
-        .ok()
-        .map(|()| token)
+        hmac::verify(&self.key, signed_text(action, token).as_bytes(), &bytes)
+            .ok()
+            .map(|()| token)
     }
 }
 
@@ -108,6 +113,14 @@ mod tests {
         assert_eq!(signer.verify(Action::Confirm, &not_hex), None);
         assert_eq!(signer.verify(Action::Confirm, ""), None);
         assert_eq!(signer.verify(Action::Confirm, "é.é"), None);
+    }
+
+    #[test]
+    fn an_action_is_found_by_its_path_and_nothing_else_is() {
+        assert_eq!(Action::from_path("/unsubscribe"), Some(Action::Unsubscribe));
+        assert_eq!(Action::from_path("/confirm"), Some(Action::Confirm));
+        assert_eq!(Action::from_path("confirm"), None);
+        assert_eq!(Action::from_path("/confirm/x"), None);
     }
 
     #[test]

@@ -94,14 +94,11 @@ impl AlertSettings {
     }
 
     fn link(&self, action: Action, token: &str) -> Option<String> {
-        let path = match action {
-            Action::Unsubscribe => "unsubscribe",
-            Action::Confirm => "confirm",
-        };
         (!self.public_base_url.is_empty()).then(|| {
             format!(
-                "{}/{path}?t={}",
+                "{}/{}?t={}",
                 self.public_base_url,
+                action.name(),
                 self.links.sign(action, token)
             )
         })

@@ -72,11 +72,10 @@ async fn handle(
     store: Arc<Mutex<Store>>,
     links: &LinkSigner,
 ) -> Response<Full<Bytes>> {
-    let (action, signing) = match req.uri().path() {
-        "/unsubscribe" => ("unsubscribe", Action::Unsubscribe),
-        "/confirm" => ("confirm", Action::Confirm),
-        _ => return page(StatusCode::NOT_FOUND, "Not found", ""),
+    let Some(action) = Action::from_path(req.uri().path()) else {
+        return page(StatusCode::NOT_FOUND, "Not found", "");
     };
+    let confirm = action == Action::Confirm;
     let Some(signed) = signed(&req) else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -84,22 +83,23 @@ async fn handle(
             "<p>Use the whole link from the email.</p>",
         );
     };
-    let Some(t) = links.verify(signing, &signed).map(str::to_owned) else {
+    let Some(t) = links.verify(action, &signed).map(str::to_owned) else {
         return not_recognised();
     };
     match *req.method() {
         Method::GET => page(
             StatusCode::OK,
-            if action == "confirm" { "Confirm your pqwatch alerts" } else { "Unsubscribe from pqwatch" },
+            if confirm { "Confirm your pqwatch alerts" } else { "Unsubscribe from pqwatch" },
             &format!(
-                "<form method=\"post\" action=\"/{action}?t={signed}\"><button type=\"submit\">{}</button></form>",
-                if action == "confirm" { "Confirm" } else { "Unsubscribe" }
+                "<form method=\"post\" action=\"/{}?t={signed}\"><button type=\"submit\">{}</button></form>",
+                action.name(),
+                if confirm { "Confirm" } else { "Unsubscribe" }
             ),
         ),
         Method::POST => {
             let done = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
                 let mut s = store.lock().map_err(|_| anyhow::anyhow!("store lock"))?;
-                if action == "confirm" {
+                if confirm {
                     s.confirm_token(&t, chrono::Utc::now())
                 } else {
                     s.unsubscribe_token(&t, chrono::Utc::now())
@@ -109,11 +109,11 @@ async fn handle(
             match done {
                 Ok(Ok(Some(email))) => page(
                     StatusCode::OK,
-                    if action == "confirm" { "Confirmed" } else { "Unsubscribed" },
+                    if confirm { "Confirmed" } else { "Unsubscribed" },
                     &format!(
                         "<p>{} {}.</p>",
                         esc(&email),
-                        if action == "confirm" { "will now get pqwatch alerts" } else { "will get no more email from pqwatch" }
+                        if confirm { "will now get pqwatch alerts" } else { "will get no more email from pqwatch" }
                     ),
                 ),
                 Ok(Ok(None)) => not_recognised(),

@@ -476,7 +476,6 @@ impl Store {
         Ok(())
     }
 
-    /// Counts of alerts by status, for status and tests.
     /// When the oldest pending alert was queued, and the last error among pending alerts.
     pub fn pending_summary(&self) -> anyhow::Result<(Option<String>, Option<String>)> {
         Ok(self.conn.query_row(
@@ -489,6 +488,7 @@ impl Store {
         )?)
     }
 
+    /// Counts of alerts by status, for status and tests.
     pub fn alert_counts(&self) -> anyhow::Result<std::collections::HashMap<String, i64>> {
         let mut stmt = self
             .conn

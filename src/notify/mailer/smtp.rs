@@ -24,14 +24,14 @@ pub enum Security {
 }
 
 pub struct Relay {
-    pub host: String,
-    pub port: u16,
-    pub security: Security,
-    pub credentials: Option<Credentials>,
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
     /// The longest any one step (connect, TLS, AUTH, one message) may take.
-    pub deadline: Duration,
+    deadline: Duration,
     /// Connections kept open between messages, at most this many.
-    pub max_idle: usize,
+    max_idle: usize,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
     hello: ClientId,
 }
