@@ -257,11 +257,7 @@ fn alerts_queued_while_the_smtp_server_is_down_wait_untouched_and_arrive_once_wh
         .unwrap());
 
     let got = sink.received();
-    let mut ids: Vec<String> = got
-        .iter()
-        .map(|m| m.header("Message-ID").unwrap())
-        .collect();
-    ids.sort();
+    let mut ids = sink.message_ids();
     let before = ids.len();
     ids.dedup();
     assert_eq!(before, ids.len(), "no message twice");
@@ -424,11 +420,7 @@ fn killed_mid_batch_every_alert_arrives_and_only_those_in_flight_repeat_with_the
         .unwrap());
 
     let got = sink.received();
-    let mut ids: Vec<String> = got
-        .iter()
-        .map(|m| m.header("Message-ID").unwrap())
-        .collect();
-    ids.sort();
+    let mut ids = sink.message_ids();
     ids.dedup();
     assert_eq!(ids.len(), 20, "every alert arrived");
     // A message whose end of data reached the server before the kill, but whose reply never

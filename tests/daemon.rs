@@ -119,11 +119,7 @@ fn sigterm_mid_pass_exits_0_promptly_with_a_consistent_store_and_a_rerun_complet
     assert!(all.iter().all(|a| a["versions"] == 1), "nothing doubled");
     // Each answer's alert arrived exactly once across the stop and the rerun.
     let got = sink.received();
-    let mut ids: Vec<String> = got
-        .iter()
-        .map(|m| m.header("Message-ID").unwrap())
-        .collect();
-    ids.sort();
+    let mut ids = sink.message_ids();
     ids.dedup();
     assert_eq!((got.len(), ids.len()), (40, 40));
 }

@@ -99,6 +99,20 @@ impl SmtpSink {
         format!("smtp+plain://127.0.0.1:{}", self.port)
     }
 
+    /// The Message-ID of every message received, sorted, repeats kept.
+    pub fn message_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .received()
+            .iter()
+            .map(|m| {
+                m.header("Message-ID")
+                    .expect("every message has a Message-ID")
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub fn received(&self) -> Vec<Received> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
             .map(|d| d.map(|e| e.unwrap().path()).collect())
