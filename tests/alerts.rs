@@ -233,7 +233,7 @@ fn alerts_queued_while_the_smtp_server_is_down_wait_untouched_and_arrive_once_wh
     // Only the sends already in flight tried; the rest wait untouched for the next pass.
     let tried: Vec<&Value> = pending.iter().filter(|a| a["attempts"] == 1).collect();
     assert!(
-        !tried.is_empty() && tried.len() <= pqwatch::pipeline::SEND_CONCURRENCY,
+        !tried.is_empty() && tried.len() <= pqwatch::notify::mailer::SEND_CONCURRENCY,
         "{pending:?}"
     );
     assert!(pending
@@ -266,7 +266,7 @@ fn alerts_queued_while_the_smtp_server_is_down_wait_untouched_and_arrive_once_wh
     peers.sort();
     peers.dedup();
     assert!(
-        peers.len() <= pqwatch::pipeline::SEND_CONCURRENCY,
+        peers.len() <= pqwatch::notify::mailer::SEND_CONCURRENCY,
         "connections are reused: {} for 24 messages",
         peers.len()
     );
@@ -428,7 +428,7 @@ fn killed_mid_batch_every_alert_arrives_and_only_those_in_flight_repeat_with_the
     // with the same Message-ID, so a mail client shows it once. Only the messages in flight,
     // at most SEND_CONCURRENCY, can be in that state. (Here it is typically 3: the test server
     // goes on accepting what it had read after the client is gone.)
-    let bound = 20 + pqwatch::pipeline::SEND_CONCURRENCY;
+    let bound = 20 + pqwatch::notify::mailer::SEND_CONCURRENCY;
     assert!(
         got.len() <= bound,
         "at most the messages in flight repeat ({})",

@@ -19,6 +19,10 @@ use smtp::{Relay, Security};
 
 use crate::config::{ConfigError, MailSettings};
 
+/// Messages sent at once, each on its own SMTP connection: the outbox keeps this many in flight
+/// and the relay keeps at most this many connections.
+pub const SEND_CONCURRENCY: usize = 8;
+
 /// A message ready to send: every text already rendered and escaped.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
@@ -170,7 +174,7 @@ impl Mailer {
                 security,
                 credentials,
                 Duration::from_secs(mail.smtp_timeout_secs),
-                crate::pipeline::SEND_CONCURRENCY,
+                SEND_CONCURRENCY,
             ),
             from,
         })

@@ -1,0 +1,309 @@
+//! Ingest: list a window page by page, fetch the details of new or changed records, match
+//! keywords and store, holding or skipping records that cannot be read, never aborting the pass.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::task::JoinSet;
+
+use super::{record_figures, with_store, Deps, PassReport};
+use crate::config::WatchSettings;
+use crate::fetch::{DateField, FetchError, ListQuery};
+use crate::model::{DocKind, Document};
+use crate::progress::Progress;
+use crate::store::{Fnv64, SaveOutcome};
+use crate::watch::html_text;
+
+/// What one window's ingest left behind.
+#[derive(Default)]
+pub(super) struct WindowOutcome {
+    /// The earliest day of a held record, if any.
+    pub(super) earliest_held: Option<NaiveDate>,
+    /// A page failed or the pass stopped: we cannot say which days are complete.
+    pub(super) incomplete: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn ingest_window(
+    deps: &Deps,
+    kind: DocKind,
+    from: NaiveDate,
+    to: NaiveDate,
+    (now, backfill): (DateTime<Utc>, bool),
+    report: &mut PassReport,
+    done: &mut HashSet<(DocKind, i64)>,
+    progress: &Progress,
+) -> anyhow::Result<WindowOutcome> {
+    let fields: &[DateField] = match kind {
+        DocKind::Question => &[DateField::Answered, DateField::Corrected],
+        DocKind::Statement => &[DateField::Answered],
+    };
+    let house = match deps.watch.houses.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    };
+    let mut out = WindowOutcome::default();
+    for &field in fields {
+        let query = ListQuery {
+            kind,
+            field,
+            from,
+            to,
+            answering_bodies: deps.watch.answering_bodies.clone(),
+            house: house.clone(),
+        };
+        let mut skip = 0u64;
+        loop {
+            if deps.stop.load(Ordering::Relaxed) {
+                out.incomplete = true;
+                return Ok(out);
+            }
+            let page = match deps.client.list_page(&query, skip).await {
+                Ok(p) => p,
+                Err(e) => {
+                    report.pages_failed += 1;
+                    report.error(format!("list page skipped: {e}"));
+                    out.incomplete = true;
+                    break;
+                }
+            };
+            if skip == 0 {
+                progress.add_total(page.total_results);
+            }
+            let n = page.records.len() as u64;
+            ingest_page(
+                deps,
+                &query,
+                page.records,
+                (now, backfill),
+                report,
+                done,
+                &mut out,
+                progress,
+            )
+            .await?;
+            skip += n;
+            if n == 0 || skip >= page.total_results {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A list record that needs its detail fetched.
+struct Candidate {
+    api_id: i64,
+    fingerprint: String,
+    day: NaiveDate,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ingest_page(
+    deps: &Deps,
+    query: &ListQuery,
+    records: Vec<serde_json::Value>,
+    (now, mode_is_backfill): (DateTime<Utc>, bool),
+    report: &mut PassReport,
+    done: &mut HashSet<(DocKind, i64)>,
+    out: &mut WindowOutcome,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let kind = query.kind;
+    let mut listed = Vec::new();
+    for record in records {
+        progress.inc(1);
+        let doc = match Document::from_record(kind, &record) {
+            Ok(d) => d,
+            Err(e) => {
+                report.held += 1;
+                hold(out, record_day(&record, query));
+                report.error(format!(
+                    "{} record held: {e}: {}",
+                    kind.as_str(),
+                    snippet(&record)
+                ));
+                continue;
+            }
+        };
+        if !done.insert((kind, doc.api_id)) {
+            continue;
+        }
+        report.seen += 1;
+        if !wanted(&deps.watch, &doc) {
+            continue;
+        }
+        let day = match query.field {
+            DateField::Answered => doc.date_answered,
+            DateField::Corrected => doc.date_corrected,
+        }
+        .unwrap_or(query.from);
+        listed.push(Candidate {
+            api_id: doc.api_id,
+            fingerprint: fingerprint(&record),
+            day,
+        });
+    }
+    let listed_count = listed.len();
+    let ids: Vec<i64> = listed.iter().map(|c| c.api_id).collect();
+    let seen = with_store(deps, move |s| s.seen_fingerprints(kind, &ids)).await?;
+    let candidates: Vec<Candidate> = listed
+        .into_iter()
+        .filter(|c| seen.get(&c.api_id) != Some(&c.fingerprint))
+        .collect();
+    report.unchanged_listing += (listed_count - candidates.len()) as u64;
+
+    // Details, at most `concurrency` in flight; on shutdown, no new ones are started.
+    let mut results: Vec<Option<Result<serde_json::Value, FetchError>>> =
+        candidates.iter().map(|_| None).collect();
+    let mut set = JoinSet::new();
+    let mut next = 0;
+    loop {
+        while next < candidates.len()
+            && set.len() < deps.concurrency.max(1)
+            && !deps.stop.load(Ordering::Relaxed)
+        {
+            let client = deps.client.clone();
+            let id = candidates[next].api_id;
+            let i = next;
+            set.spawn(async move { (i, client.detail(kind, id).await) });
+            next += 1;
+        }
+        match set.join_next().await {
+            Some(joined) => {
+                let (i, r) = joined.context("a detail request task failed")?;
+                results[i] = Some(r);
+            }
+            None => break,
+        }
+    }
+
+    let mut items = Vec::new();
+    for (c, result) in candidates.iter().zip(results) {
+        let detail = match result {
+            None => {
+                out.incomplete = true;
+                continue;
+            }
+            Some(Ok(v)) => v,
+            Some(Err(e @ FetchError::Permanent { .. })) => {
+                report.skipped += 1;
+                report.error(format!("{} {} skipped: {e}", kind.as_str(), c.api_id));
+                continue;
+            }
+            Some(Err(e)) => {
+                report.held += 1;
+                hold(out, Some(c.day));
+                report.error(format!("{} {} held: {e}", kind.as_str(), c.api_id));
+                continue;
+            }
+        };
+        let doc = match Document::from_record(kind, &detail) {
+            Ok(d) => d,
+            Err(e) => {
+                report.held += 1;
+                hold(out, Some(c.day));
+                report.error(format!(
+                    "{} {} held: detail {e}: {}",
+                    kind.as_str(),
+                    c.api_id,
+                    snippet(&detail)
+                ));
+                continue;
+            }
+        };
+        report.fetched += 1;
+        let body_text = html_text(&doc.body_html);
+        let keywords = deps.matcher.matches(&[
+            doc.heading.as_deref().unwrap_or(""),
+            doc.question_text.as_deref().unwrap_or(""),
+            &body_text,
+        ]);
+        items.push((doc, c.fingerprint.clone(), keywords));
+    }
+    if items.is_empty() {
+        return Ok(());
+    }
+    let alerts = match mode_is_backfill {
+        true if !deps.alerts.on_backfill => None,
+        _ => Some(deps.alerts.clone()),
+    };
+    let outcomes = with_store(deps, move |s| {
+        s.save_documents(&items, now, |rec, doc, v| {
+            record_figures(rec, doc, v, now, alerts.as_ref())
+        })
+    })
+    .await?;
+    for (outcome, figures) in outcomes {
+        if let Some(f) = figures {
+            report.figures_new += f.new;
+            report.figures_revised += f.revised;
+            report.figures_confirmed += f.confirmed;
+            report.statistics_new += f.statistics_new;
+            report.alerts_queued += f.alerts_queued;
+        }
+        match outcome {
+            SaveOutcome::NotMatched => {}
+            SaveOutcome::New => {
+                report.matched += 1;
+                report.stored_new += 1;
+            }
+            SaveOutcome::NewVersion(_) => {
+                report.matched += 1;
+                report.stored_versions += 1;
+            }
+            SaveOutcome::Unchanged => report.matched += 1,
+        }
+    }
+    Ok(())
+}
+
+/// The house and answering-body filters, applied locally as well as in the query.
+fn wanted(watch: &WatchSettings, doc: &Document) -> bool {
+    let house_ok = watch.houses.is_empty()
+        || doc
+            .house
+            .as_ref()
+            .is_some_and(|h| watch.houses.iter().any(|w| w == h));
+    let body_ok = watch.answering_bodies.is_empty()
+        || doc
+            .answering_body_id
+            .is_some_and(|b| watch.answering_bodies.contains(&b));
+    house_ok && body_ok
+}
+
+fn hold(out: &mut WindowOutcome, day: Option<NaiveDate>) {
+    match day {
+        Some(d) => out.earliest_held = Some(out.earliest_held.map_or(d, |e| e.min(d))),
+        None => out.incomplete = true,
+    }
+}
+
+/// The day of a record we could not read, if its date field can still be found.
+fn record_day(record: &serde_json::Value, query: &ListQuery) -> Option<NaiveDate> {
+    let value = record.get("value").unwrap_or(record);
+    let key = match (query.kind, query.field) {
+        (DocKind::Statement, _) => "dateMade",
+        (DocKind::Question, DateField::Answered) => "dateAnswered",
+        (DocKind::Question, DateField::Corrected) => "dateAnswerCorrected",
+    };
+    crate::model::parse_api_date(value.get(key).and_then(|v| v.as_str())).or(Some(query.from))
+}
+
+/// A stable fingerprint of a list record (its `value`; serde_json sorts object keys).
+fn fingerprint(record: &serde_json::Value) -> String {
+    let value = record.get("value").unwrap_or(record);
+    let mut h = Fnv64::default();
+    h.write(value.to_string().as_bytes());
+    format!("{:016x}", h.0)
+}
+
+fn snippet(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s,
+    }
+}

@@ -1,0 +1,315 @@
+//! One pass: list → detail → keyword match → store → notify, for every kind and window, and the pass report.
+//!
+//! This is the only module that composes stages, and [`run_once`] is the only function that does.
+//! Its rooms: [`ingest`] lists and fetches records and stores the matching ones, isolating
+//! failures per record (a record that could not be fetched or read is *held*: retried next pass,
+//! and the cursor stays before it; a record the API refuses with a 4xx is *skipped*); [`file`]
+//! files a new answer version's figures under statistics and queues alerts, inside the version's
+//! transaction; [`deliver`] compiles digests and sends the outbox. It does not know when it runs
+//! (the daemon decides) or how progress is shown (the caller passes a [`Progress`]).
+
+mod deliver;
+mod file;
+mod ingest;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::config::WatchSettings;
+use crate::fetch::Client;
+use crate::links::{Action, LinkSigner};
+use crate::model::DocKind;
+use crate::notify::mailer::Mailer;
+use crate::progress::Progress;
+use crate::store::Store;
+use crate::watch::Matcher;
+
+pub use deliver::{compile_digests, flush_outbox, OutboxReport};
+pub use file::{record_figures, FigureCounts};
+use ingest::ingest_window;
+
+/// Days per backfill chunk: each chunk is committed and recorded before the next starts, so an
+/// interrupted backfill resumes at the chunk it was in.
+const BACKFILL_CHUNK_DAYS: u64 = 7;
+
+/// What a pass needs. Built once by the caller and shared by every pass.
+pub struct Deps {
+    pub client: Arc<Client>,
+    pub store: Arc<Mutex<Store>>,
+    pub matcher: Matcher,
+    pub watch: WatchSettings,
+    pub statements: bool,
+    pub concurrency: usize,
+    /// Set to stop the pass at the next safe point (between records).
+    pub stop: Arc<AtomicBool>,
+    pub mailer: Arc<Mailer>,
+    pub alerts: AlertSettings,
+}
+
+/// What queuing and sending alerts needs to know.
+#[derive(Clone, Debug)]
+pub struct AlertSettings {
+    /// The domain of Message-IDs (the From address's).
+    pub id_host: String,
+    /// Base of one-click unsubscribe links; empty for mailto only.
+    pub public_base_url: String,
+    /// Signs the unsubscribe and confirm links.
+    pub links: LinkSigner,
+    pub mailto: String,
+    pub digest_hour: u32,
+    pub max_attempts: u32,
+    pub retry_base_secs: u64,
+    /// Queue alerts during a backfill too (`poll --once --from --to --alert`).
+    pub on_backfill: bool,
+}
+
+impl AlertSettings {
+    pub fn from_mail(mail: &crate::config::MailSettings, links: LinkSigner) -> AlertSettings {
+        let from_addr = mail
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .map(|m| m.email.to_string())
+            .unwrap_or_else(|_| "pqwatch@localhost".into());
+        let id_host = from_addr
+            .rsplit_once('@')
+            .map_or("localhost".to_owned(), |(_, h)| h.to_owned());
+        AlertSettings {
+            id_host,
+            public_base_url: mail.public_base_url.trim_end_matches('/').to_owned(),
+            links,
+            mailto: if mail.unsubscribe_mailto.is_empty() {
+                from_addr
+            } else {
+                mail.unsubscribe_mailto.clone()
+            },
+            digest_hour: mail.digest_hour,
+            max_attempts: mail.max_attempts,
+            retry_base_secs: mail.retry_base_secs,
+            on_backfill: false,
+        }
+    }
+
+    fn link(&self, action: Action, token: &str) -> Option<String> {
+        (!self.public_base_url.is_empty()).then(|| {
+            format!(
+                "{}/{}?t={}",
+                self.public_base_url,
+                action.name(),
+                self.links.sign(action, token)
+            )
+        })
+    }
+
+    /// The signed one-click unsubscribe link, if there is a public base URL.
+    pub fn unsubscribe_url(&self, token: &str) -> Option<String> {
+        self.link(Action::Unsubscribe, token)
+    }
+
+    /// The signed confirmation link, if there is a public base URL.
+    pub fn confirm_url(&self, token: &str) -> Option<String> {
+        self.link(Action::Confirm, token)
+    }
+
+    /// The List-Unsubscribe header: the one-click link (if any) and a mailto.
+    pub fn list_unsubscribe(&self, token: &str) -> String {
+        let mailto = format!("<mailto:{}?subject=unsubscribe%20{token}>", self.mailto);
+        match self.unsubscribe_url(token) {
+            Some(u) => format!("<{u}>, {mailto}"),
+            None => mailto,
+        }
+    }
+}
+
+/// Which days a pass covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Mode {
+    /// From each kind's cursor (less the overlap) to today, then move the cursor.
+    Steady,
+    /// A fixed range, in committed chunks, resumable; the steady cursor is left alone.
+    Backfill { from: NaiveDate, to: NaiveDate },
+}
+
+/// Counts from one pass, logged as one line and stored for `pqwatch status`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PassReport {
+    /// Records the list endpoint returned (after de-duplication within the pass).
+    pub seen: u64,
+    /// Records whose list fingerprint was unchanged, so no detail was fetched.
+    pub unchanged_listing: u64,
+    /// Details fetched and read.
+    pub fetched: u64,
+    /// Items that matched the watch keywords (or were already stored).
+    pub matched: u64,
+    /// Items stored for the first time.
+    pub stored_new: u64,
+    /// New answer versions of items already stored (a holding answer replaced, a correction).
+    pub stored_versions: u64,
+    /// Records the API refused with a 4xx: logged and skipped.
+    pub skipped: u64,
+    /// Records that could not be fetched or read: retried next pass, cursor kept before them.
+    pub held: u64,
+    /// List pages that failed after every retry.
+    pub pages_failed: u64,
+    /// Figures published for the first time, revised, and repeated unchanged.
+    pub figures_new: u64,
+    pub figures_revised: u64,
+    pub figures_confirmed: u64,
+    /// Statistics seen for the first time.
+    pub statistics_new: u64,
+    /// Alerts queued this pass (instant alerts and digest items), sent, retried later, failed.
+    pub alerts_queued: u64,
+    pub alerts_sent: u64,
+    pub alerts_retried: u64,
+    pub alerts_failed: u64,
+    /// HTTP requests made, retries included.
+    pub requests: u64,
+    pub duration_ms: u64,
+    /// Whether the pass was stopped early by a shutdown.
+    pub interrupted: bool,
+    /// The first few problems, for the log and `status`.
+    pub errors: Vec<String>,
+}
+
+impl PassReport {
+    /// Everything listed was stored or deliberately skipped.
+    pub fn complete(&self) -> bool {
+        self.held == 0 && self.pages_failed == 0 && !self.interrupted
+    }
+
+    fn error(&mut self, e: String) {
+        tracing::warn!("{e}");
+        if self.errors.len() < 20 {
+            self.errors.push(e);
+        }
+    }
+}
+
+/// Runs one pass. Store failures abort it (nothing after them would be safe); everything else is
+/// counted in the report.
+pub async fn run_once(
+    deps: &Deps,
+    mode: Mode,
+    now: DateTime<Utc>,
+    progress: &Progress,
+) -> anyhow::Result<PassReport> {
+    let started = Instant::now();
+    let requests_before = deps.client.requests_made();
+    let today = uk_today(now);
+    let mut report = PassReport::default();
+    let mut kinds = vec![DocKind::Question];
+    if deps.statements {
+        kinds.push(DocKind::Statement);
+    }
+    let mut done = HashSet::new();
+    for kind in kinds {
+        match mode {
+            Mode::Steady => {
+                let cursor = with_store(deps, move |s| s.cursor(kind)).await?;
+                let from = match cursor {
+                    Some(c) => c - Days::new(deps.watch.overlap_days.into()),
+                    None => today - Days::new(deps.watch.first_poll_days.into()),
+                };
+                let out = ingest_window(
+                    deps,
+                    kind,
+                    from,
+                    today,
+                    (now, false),
+                    &mut report,
+                    &mut done,
+                    progress,
+                )
+                .await?;
+                let new_cursor = if out.incomplete {
+                    None
+                } else {
+                    match out.earliest_held {
+                        Some(day) => day.pred_opt(),
+                        None => Some(today),
+                    }
+                };
+                if let Some(day) = new_cursor.filter(|d| Some(*d) != cursor) {
+                    with_store(deps, move |s| s.set_cursor(kind, day, now)).await?;
+                }
+            }
+            Mode::Backfill { from, to } => {
+                let done_through =
+                    with_store(deps, move |s| s.backfill_done_through(kind, from, to)).await?;
+                let mut start = done_through.and_then(|d| d.succ_opt()).unwrap_or(from);
+                if start > to {
+                    tracing::info!(kind = kind.as_str(), %from, %to, "backfill range already complete");
+                }
+                let mut contiguous = true;
+                while start <= to && !deps.stop.load(Ordering::Relaxed) {
+                    let end = (start + Days::new(BACKFILL_CHUNK_DAYS - 1)).min(to);
+                    let out = ingest_window(
+                        deps,
+                        kind,
+                        start,
+                        end,
+                        (now, true),
+                        &mut report,
+                        &mut done,
+                        progress,
+                    )
+                    .await?;
+                    contiguous &= !out.incomplete && out.earliest_held.is_none();
+                    if contiguous {
+                        with_store(deps, move |s| {
+                            s.set_backfill_done_through(kind, from, to, end, now)
+                        })
+                        .await?;
+                    }
+                    progress.log_line(&format!(
+                        "{} {start}..{end}: {} seen, {} stored, {} held",
+                        kind.as_str(),
+                        report.seen,
+                        report.stored_new + report.stored_versions,
+                        report.held
+                    ));
+                    start = end + Days::new(1);
+                }
+            }
+        }
+    }
+    // Notify: digests whose hour has come, then every due alert (this pass's and any left over
+    // from before a crash or an outage).
+    compile_digests(deps, now).await?;
+    let sent = flush_outbox(deps, now).await?;
+    report.alerts_sent = sent.sent;
+    report.alerts_retried = sent.retried;
+    report.alerts_failed = sent.failed;
+    report.interrupted = deps.stop.load(Ordering::Relaxed);
+    report.requests = deps.client.requests_made() - requests_before;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// The UK calendar day at `now`: the API's dates are UK dates.
+pub fn uk_today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&chrono_tz::Europe::London).date_naive()
+}
+
+/// Runs a store call off the async executor (SQLite calls block).
+async fn with_store<T, F>(deps: &Deps, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(&mut Store) -> anyhow::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let store = deps.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut s = store
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the store lock was poisoned by an earlier panic"))?;
+        f(&mut s)
+    })
+    .await
+    .context("a store task failed")?
+}
