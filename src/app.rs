@@ -46,6 +46,16 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run => run(settings).await,
         Command::Poll(args) => poll(settings, args).await,
+        Command::Backfill(args) => {
+            let until = args.until.unwrap_or_else(|| pipeline::uk_today(Utc::now()));
+            let poll_args = PollArgs {
+                once: true,
+                from: Some(args.since),
+                to: Some(until),
+                alert: args.alert,
+            };
+            poll(settings, poll_args).await
+        }
         Command::Answers(cmd) => answers(settings, cmd),
         Command::Subscribe {
             email,

@@ -33,6 +33,10 @@ pub enum Command {
     Run,
     /// Run one pass now; with --from and --to, backfill a date range (resumable).
     Poll(PollArgs),
+    /// Fetch history: every answer from --since to --until (default today), newest first,
+    /// in 7-day chunks, resumable, and silent unless --alert. Days an earlier backfill fully
+    /// stored are skipped.
+    Backfill(BackfillArgs),
     /// Stored answers.
     #[command(subcommand)]
     Answers(AnswersCommand),
@@ -114,6 +118,19 @@ pub struct PollArgs {
     pub to: Option<NaiveDate>,
     /// Queue alerts for what a backfill finds (a backfill builds history silently otherwise).
     #[arg(long, requires = "from")]
+    pub alert: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// First UK day of the history to fetch (YYYY-MM-DD), e.g. 2014-01-01.
+    #[arg(long, value_name = "DATE")]
+    pub since: NaiveDate,
+    /// Last UK day (YYYY-MM-DD); today when not given.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<NaiveDate>,
+    /// Queue alerts for what the backfill finds (it builds history silently otherwise).
+    #[arg(long)]
     pub alert: bool,
 }
 

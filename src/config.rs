@@ -49,6 +49,19 @@ pub struct WatchSettings {
     pub houses: Vec<String>,
     pub first_poll_days: u32,
     pub overlap_days: u32,
+    /// Answering bodies whose answers are always read in full (their detail fetched), since a
+    /// figure can sit deep in any of them. Others are read only when a keyword shows in the list
+    /// record (heading, question, or the shortened start of the answer).
+    #[serde(default = "default_deep_read_bodies")]
+    pub deep_read_bodies: Vec<i64>,
+    /// Read every listed answer in full, whatever its body (the slow, exhaustive way).
+    #[serde(default)]
+    pub read_every_answer: bool,
+}
+
+/// The Ministry of Justice (answering body 54).
+fn default_deep_read_bodies() -> Vec<i64> {
+    vec![54]
 }
 
 #[derive(Clone, Debug, Deserialize)]

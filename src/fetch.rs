@@ -74,6 +74,9 @@ pub struct Client {
     interval: Duration,
     next_slot: Mutex<Instant>,
     requests: AtomicU64,
+    /// Of `requests`, those to the list and to the single-item endpoints.
+    list_requests: AtomicU64,
+    detail_requests: AtomicU64,
 }
 
 impl Client {
@@ -97,12 +100,24 @@ impl Client {
             interval: Duration::from_secs_f64(1.0 / api.max_rps),
             next_slot: Mutex::new(Instant::now()),
             requests: AtomicU64::new(0),
+            list_requests: AtomicU64::new(0),
+            detail_requests: AtomicU64::new(0),
         })
     }
 
     /// HTTP requests sent so far (retries included).
     pub fn requests_made(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// List-endpoint requests sent so far (retries included).
+    pub fn list_requests_made(&self) -> u64 {
+        self.list_requests.load(Ordering::Relaxed)
+    }
+
+    /// Single-item requests sent so far (retries included).
+    pub fn detail_requests_made(&self) -> u64 {
+        self.detail_requests.load(Ordering::Relaxed)
     }
 
     pub fn page_size(&self) -> u32 {
@@ -112,7 +127,7 @@ impl Client {
     /// One page of a list query, starting at `skip`.
     pub async fn list_page(&self, q: &ListQuery, skip: u64) -> Result<Page, FetchError> {
         let url = self.list_url(q, skip);
-        let body = self.get_json(url.clone()).await?;
+        let body = self.get_json(url.clone(), &self.list_requests).await?;
         parse_page(&body).map_err(|message| FetchError::Malformed {
             url: url.to_string(),
             message,
@@ -125,7 +140,7 @@ impl Client {
             .base
             .join(&format!("{}/{id}", endpoint(kind)))
             .expect("a path joined to a valid base URL is valid");
-        self.get_json(url).await
+        self.get_json(url, &self.detail_requests).await
     }
 
     fn list_url(&self, q: &ListQuery, skip: u64) -> Url {
@@ -161,12 +176,18 @@ impl Client {
     }
 
     /// GET with the rate cap, retrying transient failures with exponential backoff and jitter.
-    async fn get_json(&self, url: Url) -> Result<serde_json::Value, FetchError> {
+    /// Each attempt is counted in `requests` and in `counter` (the endpoint's own count).
+    async fn get_json(
+        &self,
+        url: Url,
+        counter: &AtomicU64,
+    ) -> Result<serde_json::Value, FetchError> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             self.wait_for_slot().await;
             self.requests.fetch_add(1, Ordering::Relaxed);
+            counter.fetch_add(1, Ordering::Relaxed);
             let (last, retry_after) = match self.http.get(url.clone()).send().await {
                 Err(e) => (describe(&e), None),
                 Ok(resp) => {

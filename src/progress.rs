@@ -1,6 +1,8 @@
-//! Progress of a long pass: a bar with counts and rate on a terminal, plain log lines otherwise.
+//! Progress of a backfill: a bar over the days of its range, with an ETA and the pass's
+//! requests, answers kept and rate, on a terminal; plain log lines otherwise (under systemd).
 //!
-//! The pipeline reports records as it goes; this decides how a person sees them.
+//! The pipeline reports days done and a line of counts as it goes; this decides how a person
+//! sees them.
 
 use std::io::IsTerminal as _;
 use std::sync::Mutex;
@@ -38,7 +40,7 @@ impl Progress {
             let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} records ({per_sec}, eta {eta}) {msg}",
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} days, eta {eta}\n{msg}",
                 )
                 .expect("the template is valid"),
             );
@@ -80,11 +82,13 @@ impl Progress {
                 p.done += n;
                 if p.last.elapsed() >= LOG_EVERY {
                     p.last = Instant::now();
-                    let rate = p.done as f64 / p.started.elapsed().as_secs_f64().max(1e-9);
+                    let secs = p.started.elapsed().as_secs_f64();
+                    let left = p.total.saturating_sub(p.done);
+                    let eta = (secs / p.done.max(1) as f64 * left as f64).round() as u64;
                     tracing::info!(
-                        done = p.done,
-                        total = p.total,
-                        rate = format!("{rate:.1}/s"),
+                        days_done = p.done,
+                        days = p.total,
+                        eta = format!("{}h{:02}m", eta / 3600, eta / 60 % 60),
                         "backfill progress"
                     );
                 }

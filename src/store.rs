@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/migrations/002_statistics.sql"),
     include_str!("store/migrations/003_alerts.sql"),
     include_str!("store/migrations/004_secrets.sql"),
+    include_str!("store/migrations/008_backfill_coverage.sql"),
 ];
 
 mod alerts;
@@ -258,40 +259,75 @@ impl Store {
         Ok(())
     }
 
-    /// The last day of a backfill range known to be fully stored.
-    pub fn backfill_done_through(
-        &self,
-        kind: DocKind,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> anyhow::Result<Option<NaiveDate>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT done_through FROM backfills WHERE kind = ?1 AND from_day = ?2 AND to_day = ?3",
-                params![kind.as_str(), from, to],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten())
+    /// The ranges of UK days a backfill has fully stored for `kind`, oldest first, merged.
+    pub fn backfill_coverage(&self, kind: DocKind) -> anyhow::Result<Vec<(NaiveDate, NaiveDate)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT first_day, last_day FROM backfill_coverage WHERE kind = ?1 ORDER BY first_day",
+        )?;
+        let rows = stmt
+            .query_map(params![kind.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(NaiveDate, NaiveDate)>>>()?;
+        Ok(rows)
     }
 
-    pub fn set_backfill_done_through(
+    /// Records that every day from `first` to `last` is fully stored for `kind`, merging the
+    /// range with any it overlaps or touches, in one transaction.
+    pub fn add_backfill_coverage(
         &mut self,
         kind: DocKind,
-        from: NaiveDate,
-        to: NaiveDate,
-        done_through: NaiveDate,
+        first: NaiveDate,
+        last: NaiveDate,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        self.conn.execute(
-            "INSERT INTO backfills (kind, from_day, to_day, done_through, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (kind, from_day, to_day) DO UPDATE
-                 SET done_through = excluded.done_through, updated_at = excluded.updated_at",
-            params![kind.as_str(), from, to, done_through, now.to_rfc3339()],
+        let tx = self.conn.transaction()?;
+        let (lo, hi) = (
+            first.pred_opt().unwrap_or(first),
+            last.succ_opt().unwrap_or(last),
+        );
+        let touching: Vec<(NaiveDate, NaiveDate)> = {
+            let mut stmt = tx.prepare(
+                "SELECT first_day, last_day FROM backfill_coverage
+                 WHERE kind = ?1 AND first_day <= ?3 AND last_day >= ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![kind.as_str(), lo, hi], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows
+        };
+        let merged_first = touching.iter().map(|r| r.0).fold(first, NaiveDate::min);
+        let merged_last = touching.iter().map(|r| r.1).fold(last, NaiveDate::max);
+        tx.execute(
+            "DELETE FROM backfill_coverage WHERE kind = ?1 AND first_day <= ?3 AND last_day >= ?2",
+            params![kind.as_str(), lo, hi],
         )?;
+        tx.execute(
+            "INSERT INTO backfill_coverage (kind, first_day, last_day, updated_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![kind.as_str(), merged_first, merged_last, now.to_rfc3339()],
+        )?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Which of `api_ids` are stored items (not merely seen in a list): their new versions and
+    /// corrections are always read in full.
+    pub fn stored_ids(
+        &self,
+        kind: DocKind,
+        api_ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashSet<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM documents WHERE kind = ?1 AND api_id = ?2")?;
+        let mut out = std::collections::HashSet::new();
+        for id in api_ids {
+            if stmt.exists(params![kind.as_str(), id])? {
+                out.insert(*id);
+            }
+        }
+        Ok(out)
     }
 
     /// Records one finished pass.

@@ -3,6 +3,7 @@
 mod support;
 
 mod alerts;
+mod backfill;
 mod cli;
 mod daemon;
 mod extract;

@@ -12,7 +12,6 @@ use super::{record_figures, with_store, Deps, PassReport};
 use crate::config::WatchSettings;
 use crate::fetch::{DateField, FetchError, ListQuery};
 use crate::model::{DocKind, Document};
-use crate::progress::Progress;
 use crate::store::{Fnv64, SaveOutcome};
 use crate::watch::html_text;
 
@@ -34,7 +33,6 @@ pub(super) async fn ingest_window(
     (now, backfill): (DateTime<Utc>, bool),
     report: &mut PassReport,
     done: &mut HashSet<(DocKind, i64)>,
-    progress: &Progress,
 ) -> anyhow::Result<WindowOutcome> {
     let fields: &[DateField] = match kind {
         DocKind::Question => &[DateField::Answered, DateField::Corrected],
@@ -69,9 +67,6 @@ pub(super) async fn ingest_window(
                     break;
                 }
             };
-            if skip == 0 {
-                progress.add_total(page.total_results);
-            }
             let n = page.records.len() as u64;
             ingest_page(
                 deps,
@@ -81,7 +76,6 @@ pub(super) async fn ingest_window(
                 report,
                 done,
                 &mut out,
-                progress,
             )
             .await?;
             skip += n;
@@ -109,12 +103,10 @@ async fn ingest_page(
     report: &mut PassReport,
     done: &mut HashSet<(DocKind, i64)>,
     out: &mut WindowOutcome,
-    progress: &Progress,
 ) -> anyhow::Result<()> {
     let kind = query.kind;
-    let mut listed = Vec::new();
+    let mut listed_docs = Vec::new();
     for record in records {
-        progress.inc(1);
         let doc = match Document::from_record(kind, &record) {
             Ok(d) => d,
             Err(e) => {
@@ -133,6 +125,18 @@ async fn ingest_page(
         }
         report.seen += 1;
         if !wanted(&deps.watch, &doc) {
+            continue;
+        }
+        listed_docs.push((doc, record));
+    }
+    // Records already stored are always read (a correction or a new version may follow); new
+    // ones only where something in the list record can still match.
+    let ids: Vec<i64> = listed_docs.iter().map(|(d, _)| d.api_id).collect();
+    let stored = with_store(deps, move |s| s.stored_ids(kind, &ids)).await?;
+    let mut listed = Vec::new();
+    for (doc, record) in listed_docs {
+        if !stored.contains(&doc.api_id) && !worth_reading(deps, &doc) {
+            report.skipped_by_prefilter += 1;
             continue;
         }
         let day = match query.field {
@@ -258,6 +262,24 @@ async fn ingest_page(
         }
     }
     Ok(())
+}
+
+/// Whether a new list record is worth its detail request: its body's answers are always read
+/// in full, or a keyword shows in what the list gives (the heading, the question, and the start
+/// of the answer, which the list shortens to about 250 characters of text).
+fn worth_reading(deps: &Deps, doc: &Document) -> bool {
+    deps.watch.read_every_answer
+        || doc
+            .answering_body_id
+            .is_some_and(|b| deps.watch.deep_read_bodies.contains(&b))
+        || !deps
+            .matcher
+            .matches(&[
+                doc.heading.as_deref().unwrap_or(""),
+                doc.question_text.as_deref().unwrap_or(""),
+                &html_text(&doc.body_html),
+            ])
+            .is_empty()
 }
 
 /// The house and answering-body filters, applied locally as well as in the query.

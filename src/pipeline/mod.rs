@@ -168,8 +168,17 @@ pub struct PassReport {
     pub alerts_sent: u64,
     pub alerts_retried: u64,
     pub alerts_failed: u64,
-    /// HTTP requests made, retries included.
+    /// HTTP requests made, retries included: all, to the list endpoint, and for single items.
     pub requests: u64,
+    pub list_requests: u64,
+    pub detail_requests: u64,
+    /// New records not read in full because nothing in the list record could match (another
+    /// body's answer with no keyword in its heading, question or shortened answer).
+    pub skipped_by_prefilter: u64,
+    /// Answers stored or updated this pass (first versions and new versions).
+    pub answers_kept: u64,
+    /// Requests per second over the pass.
+    pub requests_per_sec: f64,
     pub duration_ms: u64,
     /// Whether the pass was stopped early by a shutdown.
     pub interrupted: bool,
@@ -201,11 +210,17 @@ pub async fn run_once(
 ) -> anyhow::Result<PassReport> {
     let started = Instant::now();
     let requests_before = deps.client.requests_made();
+    let lists_before = deps.client.list_requests_made();
+    let details_before = deps.client.detail_requests_made();
     let today = uk_today(now);
     let mut report = PassReport::default();
     let mut kinds = vec![DocKind::Question];
     if deps.statements {
         kinds.push(DocKind::Statement);
+    }
+    if let Mode::Backfill { from, to } = mode {
+        let days = (to - from).num_days().max(0) as u64 + 1;
+        progress.add_total(days * kinds.len() as u64);
     }
     let mut done = HashSet::new();
     for kind in kinds {
@@ -224,7 +239,6 @@ pub async fn run_once(
                     (now, false),
                     &mut report,
                     &mut done,
-                    progress,
                 )
                 .await?;
                 let new_cursor = if out.incomplete {
@@ -240,41 +254,55 @@ pub async fn run_once(
                 }
             }
             Mode::Backfill { from, to } => {
-                let done_through =
-                    with_store(deps, move |s| s.backfill_done_through(kind, from, to)).await?;
-                let mut start = done_through.and_then(|d| d.succ_opt()).unwrap_or(from);
-                if start > to {
-                    tracing::info!(kind = kind.as_str(), %from, %to, "backfill range already complete");
-                }
-                let mut contiguous = true;
-                while start <= to && !deps.stop.load(Ordering::Relaxed) {
-                    let end = (start + Days::new(BACKFILL_CHUNK_DAYS - 1)).min(to);
-                    let out = ingest_window(
-                        deps,
-                        kind,
-                        start,
-                        end,
-                        (now, true),
-                        &mut report,
-                        &mut done,
-                        progress,
-                    )
-                    .await?;
-                    contiguous &= !out.incomplete && out.earliest_held.is_none();
-                    if contiguous {
-                        with_store(deps, move |s| {
-                            s.set_backfill_done_through(kind, from, to, end, now)
-                        })
-                        .await?;
+                // Newest first, so the last years' statistics are there first. A chunk already
+                // covered by an earlier backfill (of any range) is skipped; a chunk is recorded
+                // as covered only when everything listed in it was stored.
+                let covered = with_store(deps, move |s| s.backfill_coverage(kind)).await?;
+                let is_covered =
+                    |a: NaiveDate, b: NaiveDate| covered.iter().any(|&(f, l)| f <= a && b <= l);
+                let mut end = to;
+                loop {
+                    if deps.stop.load(Ordering::Relaxed) {
+                        report.interrupted = true;
+                        break;
                     }
+                    let start = end
+                        .checked_sub_days(Days::new(BACKFILL_CHUNK_DAYS - 1))
+                        .map_or(from, |d| d.max(from));
+                    let days = (end - start).num_days() as u64 + 1;
+                    if !is_covered(start, end) {
+                        let out = ingest_window(
+                            deps,
+                            kind,
+                            start,
+                            end,
+                            (now, true),
+                            &mut report,
+                            &mut done,
+                        )
+                        .await?;
+                        if !out.incomplete && out.earliest_held.is_none() {
+                            with_store(deps, move |s| {
+                                s.add_backfill_coverage(kind, start, end, now)
+                            })
+                            .await?;
+                        }
+                    }
+                    progress.inc(days);
+                    let requests = deps.client.requests_made() - requests_before;
                     progress.log_line(&format!(
-                        "{} {start}..{end}: {} seen, {} stored, {} held",
+                        "{} back to {start}: {} requests ({} list, {} detail), {} answers kept, {:.1} requests/s",
                         kind.as_str(),
-                        report.seen,
+                        requests,
+                        deps.client.list_requests_made() - lists_before,
+                        deps.client.detail_requests_made() - details_before,
                         report.stored_new + report.stored_versions,
-                        report.held
+                        requests as f64 / started.elapsed().as_secs_f64().max(1e-3),
                     ));
-                    start = end + Days::new(1);
+                    match start.pred_opt() {
+                        Some(prev) if start > from => end = prev,
+                        _ => break,
+                    }
                 }
             }
         }
@@ -288,7 +316,11 @@ pub async fn run_once(
     report.alerts_failed = sent.failed;
     report.interrupted = deps.stop.load(Ordering::Relaxed);
     report.requests = deps.client.requests_made() - requests_before;
+    report.list_requests = deps.client.list_requests_made() - lists_before;
+    report.detail_requests = deps.client.detail_requests_made() - details_before;
+    report.answers_kept = report.stored_new + report.stored_versions;
     report.duration_ms = started.elapsed().as_millis() as u64;
+    report.requests_per_sec = report.requests as f64 / started.elapsed().as_secs_f64().max(1e-3);
     Ok(report)
 }
 

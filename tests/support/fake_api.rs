@@ -35,6 +35,32 @@ pub struct State {
     pub requests: Vec<String>,
     /// Wait this long before every detail response (to make a backfill slow enough to kill).
     pub detail_delay: Duration,
+    /// Where each question id was last found in `questions`; checked on every use and rebuilt
+    /// on a miss, so tests may push or edit questions directly.
+    question_at: std::collections::HashMap<i64, usize>,
+}
+
+impl State {
+    /// The question with this id: an indexed look-up (a year of traffic is 60,000 records).
+    fn question(&mut self, id: i64) -> Option<Value> {
+        let hit = |st: &State| {
+            st.question_at
+                .get(&id)
+                .and_then(|&i| st.questions.get(i))
+                .filter(|q| q["id"].as_i64() == Some(id))
+                .cloned()
+        };
+        if let Some(q) = hit(self) {
+            return Some(q);
+        }
+        self.question_at = self
+            .questions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q["id"].as_i64().map(|id| (id, i)))
+            .collect();
+        hit(self)
+    }
 }
 
 pub struct FakeApi {
@@ -195,7 +221,7 @@ fn respond(target: &str, state: &Mutex<State>) -> (u16, Vec<(String, String)>, V
             (k.to_owned(), v.replace("%20", " "))
         })
         .collect();
-    let st = state.lock().unwrap();
+    let mut st = state.lock().unwrap();
     let (items, kind_path) = if path.starts_with("/api/writtenquestions/questions") {
         (&st.questions, "/api/writtenquestions/questions")
     } else if path.starts_with("/api/writtenstatements/statements") {
@@ -206,7 +232,11 @@ fn respond(target: &str, state: &Mutex<State>) -> (u16, Vec<(String, String)>, V
     let rest = path[kind_path.len()..].trim_matches('/');
     if !rest.is_empty() {
         let id: i64 = rest.parse().unwrap_or(-1);
-        let found = items.iter().find(|q| q["id"].as_i64() == Some(id)).cloned();
+        let found = if kind_path == "/api/writtenquestions/questions" {
+            st.question(id)
+        } else {
+            items.iter().find(|q| q["id"].as_i64() == Some(id)).cloned()
+        };
         drop(st);
         if !detail_delay.is_zero() {
             std::thread::sleep(detail_delay);
@@ -234,28 +264,30 @@ fn respond(target: &str, state: &Mutex<State>) -> (u16, Vec<(String, String)>, V
         .filter(|(k, _)| k == "answeringBodies")
         .filter_map(|(_, v)| v.parse().ok())
         .collect();
+    // The query's parameters, read once (not once per record: a year of records is 60,000).
+    let window = if let Some(f) = get("correctedWhenFrom") {
+        Some(("dateAnswerCorrected", Some(f), get("correctedWhenTo")))
+    } else if get("answeredWhenFrom").is_some() {
+        Some((
+            "dateAnswered",
+            get("answeredWhenFrom"),
+            get("answeredWhenTo"),
+        ))
+    } else if get("madeWhenFrom").is_some() {
+        Some(("dateMade", get("madeWhenFrom"), get("madeWhenTo")))
+    } else {
+        None
+    };
+    let house = get("house");
     let mut matching: Vec<&Value> = items
         .iter()
         .filter(|v| {
-            let dates_ok = if let Some(f) = get("correctedWhenFrom") {
-                in_window(v, "dateAnswerCorrected", Some(f), get("correctedWhenTo"))
-            } else if get("answeredWhenFrom").is_some() {
-                in_window(
-                    v,
-                    "dateAnswered",
-                    get("answeredWhenFrom"),
-                    get("answeredWhenTo"),
-                )
-            } else if get("madeWhenFrom").is_some() {
-                in_window(v, "dateMade", get("madeWhenFrom"), get("madeWhenTo"))
-            } else {
-                true
-            };
+            let dates_ok = window.is_none_or(|(key, from, to)| in_window(v, key, from, to));
             let body_ok = bodies.is_empty()
                 || v["answeringBodyId"]
                     .as_i64()
                     .is_some_and(|b| bodies.contains(&b));
-            let house_ok = get("house").is_none_or(|h| v["house"].as_str() == Some(h));
+            let house_ok = house.is_none_or(|h| v["house"].as_str() == Some(h));
             dates_ok && body_ok && house_ok
         })
         .collect();
@@ -279,7 +311,7 @@ fn not_found() -> (u16, Vec<(String, String)>, Vec<u8>) {
 }
 
 /// What the list endpoint does to `answerText`: tags stripped, cut at about 250 characters.
-fn shorten(v: &Value) -> Value {
+pub fn shorten(v: &Value) -> Value {
     let mut v = v.clone();
     for key in ["answerText", "text"] {
         if let Some(html) = v[key].as_str() {

@@ -5,6 +5,7 @@
 
 pub mod fake_api;
 pub mod smtp;
+pub mod traffic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
