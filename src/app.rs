@@ -1,7 +1,6 @@
 //! Carries out each command: builds the stages from the settings and calls the pipeline or the
 //! store. Output formatting for people and for scripts (`--json`) lives here.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -339,7 +338,8 @@ fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 
 fn deps(settings: &Settings, mut store: Store) -> anyhow::Result<Deps> {
     let links = link_signer(&mut store)?;
-    let client = Client::new(&settings.api).context("building the HTTP client")?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let client = Client::new(&settings.api, stop.clone()).context("building the HTTP client")?;
     if !settings.api.user_agent.contains('@') && !settings.api.user_agent.contains("http") {
         tracing::warn!(
             "[api] user_agent has no contact; Parliament asks API users to give one (an email address or web page)"
@@ -352,7 +352,7 @@ fn deps(settings: &Settings, mut store: Store) -> anyhow::Result<Deps> {
         watch: settings.watch.clone(),
         statements: settings.api.statements,
         concurrency: settings.api.concurrency,
-        stop: Arc::new(AtomicBool::new(false)),
+        stop,
         mailer: Arc::new(Mailer::from_settings(&settings.mail)?),
         alerts: AlertSettings::from_mail(&settings.mail, links),
     })
@@ -382,8 +382,8 @@ async fn poll(settings: Settings, args: PollArgs) -> anyhow::Result<()> {
     let stop = deps.stop.clone();
     let watcher = tokio::spawn(async move {
         daemon::shutdown_signal().await;
-        tracing::info!("interrupted; stopping after the record in hand");
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!("interrupted; stopping now (what is committed stays, the rest is retried)");
+        stop.cancel();
     });
     let report = pass(&deps, mode).await;
     watcher.abort();

@@ -1,12 +1,12 @@
 //! When passes run: the cron schedule evaluated in Europe/London, and shutdown on SIGTERM/SIGINT.
 //!
-//! It knows nothing of what a pass does: it is handed a closure that runs one. Shutdown sets the
-//! pass's stop flag, so the pass stops at its next safe point (between records) and returns.
+//! It knows nothing of what a pass does: it is handed a closure that runs one. Shutdown cancels
+//! the pass's stop token, so requests, back-off sleeps and SMTP sessions in flight end at once
+//! and the pass returns with what it has committed.
 
 use std::future::Future;
 use std::str::FromStr as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::London;
@@ -44,7 +44,7 @@ impl Schedule {
 /// time).
 pub async fn run<P, F>(
     schedule: Schedule,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
     shutdown: impl Future<Output = ()>,
     clock: impl Fn() -> DateTime<Utc>,
     mut pass: P,
@@ -76,8 +76,8 @@ where
         tokio::select! {
             _ = &mut running => {}
             _ = &mut shutdown => {
-                tracing::info!("shutdown requested; finishing the record in hand");
-                stop.store(true, Ordering::Relaxed);
+                tracing::info!("shutdown requested; cancelling what is in flight");
+                stop.cancel();
                 running.await;
                 return Ok(());
             }
@@ -236,7 +236,7 @@ mod tests {
         let s2 = starts.clone();
         run(
             Schedule::parse(exprs).unwrap(),
-            Arc::new(AtomicBool::new(false)),
+            CancellationToken::new(),
             tokio::time::sleep(std::time::Duration::from_secs(for_secs)),
             clock,
             move || {

@@ -2,7 +2,8 @@
 //!
 //! It returns raw JSON records (`{ "value": {...} }`) and knows nothing of tables, SQLite or email.
 //! Its error enum tells the caller whether to skip a record (permanent) or hold it for the next
-//! poll (transient, malformed).
+//! poll (transient, malformed). Every request, its retries and its back-off sleeps end at once
+//! when the client's stop token is cancelled (SIGTERM), with [`FetchError::Cancelled`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use chrono::NaiveDate;
 use reqwest::{StatusCode, Url};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ApiSettings;
 use crate::model::DocKind;
@@ -35,6 +37,9 @@ pub enum FetchError {
     /// A 200 whose body is not the contract's JSON, after every retry: try next poll.
     #[error("GET {url} returned a body that is not the contract's JSON: {message}")]
     Malformed { url: String, message: String },
+    /// Stopped by shutdown before an answer came: nothing was learnt; ask again next pass.
+    #[error("GET {url} stopped by shutdown")]
+    Cancelled { url: String },
 }
 
 /// Which date the list endpoint filters on.
@@ -77,10 +82,13 @@ pub struct Client {
     /// Of `requests`, those to the list and to the single-item endpoints.
     list_requests: AtomicU64,
     detail_requests: AtomicU64,
+    /// Cancelled on shutdown: ends every request, retry and back-off sleep in flight.
+    stop: CancellationToken,
 }
 
 impl Client {
-    pub fn new(api: &ApiSettings) -> anyhow::Result<Client> {
+    /// A client whose requests all end, with [`FetchError::Cancelled`], once `stop` is cancelled.
+    pub fn new(api: &ApiSettings, stop: CancellationToken) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder()
             .user_agent(api.user_agent.clone())
             .timeout(Duration::from_secs(api.timeout_secs))
@@ -102,6 +110,7 @@ impl Client {
             requests: AtomicU64::new(0),
             list_requests: AtomicU64::new(0),
             detail_requests: AtomicU64::new(0),
+            stop,
         })
     }
 
@@ -175,11 +184,25 @@ impl Client {
         url
     }
 
-    /// GET with the rate cap, retrying transient failures with exponential backoff and jitter.
-    /// Each attempt is counted in `requests` and in `counter` (the endpoint's own count).
+    /// GET with the rate cap, retrying transient failures with exponential backoff and jitter,
+    /// until the stop token is cancelled: then the request in flight (or the wait for a rate
+    /// slot, or the back-off sleep) is dropped at once. Each attempt is counted in `requests`
+    /// and in `counter` (the endpoint's own count).
     async fn get_json(
         &self,
         url: Url,
+        counter: &AtomicU64,
+    ) -> Result<serde_json::Value, FetchError> {
+        tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => Err(FetchError::Cancelled { url: url.to_string() }),
+            r = self.get_json_retrying(&url, counter) => r,
+        }
+    }
+
+    async fn get_json_retrying(
+        &self,
+        url: &Url,
         counter: &AtomicU64,
     ) -> Result<serde_json::Value, FetchError> {
         let mut attempt: u32 = 0;

@@ -9,4 +9,5 @@ mod daemon;
 mod extract;
 mod ingest;
 mod series;
+mod shutdown;
 mod tidy;

@@ -2,7 +2,6 @@
 //! only after the server accepted it.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -11,6 +10,10 @@ use tokio::task::JoinSet;
 use super::{with_store, Deps};
 use crate::notify::mailer::{Outgoing, SendError, SEND_CONCURRENCY};
 use crate::notify::render;
+
+/// How long a send in flight may still take after a shutdown is asked for. Well inside the 10 s
+/// a stop may take, and long enough for any relay that is answering at all.
+const SEND_GRACE: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// What a flush of the outbox did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -78,10 +81,7 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
         let mut in_flight = JoinSet::new();
         let mut queue = fresh.into_iter();
         loop {
-            while in_flight.len() < SEND_CONCURRENCY
-                && !relay_down
-                && !deps.stop.load(Ordering::Relaxed)
-            {
+            while in_flight.len() < SEND_CONCURRENCY && !relay_down && !deps.stop.is_cancelled() {
                 let Some(a) = queue.next() else { break };
                 let out = Outgoing {
                     message_id: a.message_id.clone(),
@@ -93,8 +93,18 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
                     list_unsubscribe: deps.alerts.list_unsubscribe(&a.token),
                 };
                 let mailer = deps.mailer.clone();
+                let stop = deps.stop.clone();
+                // On shutdown a send in flight gets SEND_GRACE to finish (a healthy relay
+                // takes milliseconds, and a finished send is never repeated); a session still
+                // hanging then (connect, TLS, AUTH or DATA) is dropped rather than waited out.
                 in_flight.spawn(async move {
-                    let r = mailer.send(&out).await;
+                    let r = tokio::select! {
+                        r = mailer.send(&out) => Some(r),
+                        _ = async {
+                            stop.cancelled().await;
+                            tokio::time::sleep(SEND_GRACE).await;
+                        } => None,
+                    };
                     (a, r)
                 });
             }
@@ -104,11 +114,16 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
             let (a, result) = done.context("a send task failed")?;
             let id = a.id;
             match result {
-                Ok(()) => {
+                // Stopped mid-session: the relay may or may not have the message. It stays due,
+                // no attempt counted, and is sent after restart under the same Message-ID.
+                None => {
+                    tracing::info!(to = %a.email, message_id = %a.message_id, "send stopped by shutdown; it stays due");
+                }
+                Some(Ok(())) => {
                     with_store(deps, move |s| s.mark_sent(id, Utc::now())).await?;
                     report.sent += 1;
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     let permanent = matches!(e, SendError::Permanent(_));
                     if let SendError::Relay(why) = &e {
                         if !relay_down {
@@ -139,10 +154,14 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
                 }
             }
         }
-        if relay_down || deps.stop.load(Ordering::Relaxed) {
+        if relay_down || deps.stop.is_cancelled() {
             break;
         }
     }
-    deps.mailer.close_idle().await;
+    // QUIT on idle connections, unless a shutdown comes first: then they are simply dropped.
+    tokio::select! {
+        _ = deps.mailer.close_idle() => {}
+        _ = deps.stop.cancelled() => {}
+    }
     Ok(report)
 }

@@ -2,7 +2,6 @@
 //! keywords and store, holding or skipping records that cannot be read, never aborting the pass.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -54,12 +53,16 @@ pub(super) async fn ingest_window(
         };
         let mut skip = 0u64;
         loop {
-            if deps.stop.load(Ordering::Relaxed) {
+            if deps.stop.is_cancelled() {
                 out.incomplete = true;
                 return Ok(out);
             }
             let page = match deps.client.list_page(&query, skip).await {
                 Ok(p) => p,
+                Err(FetchError::Cancelled { .. }) => {
+                    out.incomplete = true;
+                    return Ok(out);
+                }
                 Err(e) => {
                     report.pages_failed += 1;
                     report.error(format!("list page skipped: {e}"));
@@ -167,7 +170,7 @@ async fn ingest_page(
     loop {
         while next < candidates.len()
             && set.len() < deps.concurrency.max(1)
-            && !deps.stop.load(Ordering::Relaxed)
+            && !deps.stop.is_cancelled()
         {
             let client = deps.client.clone();
             let id = candidates[next].api_id;
@@ -187,7 +190,9 @@ async fn ingest_page(
     let mut items = Vec::new();
     for (c, result) in candidates.iter().zip(results) {
         let detail = match result {
-            None => {
+            // Not started, or stopped by shutdown: nothing was learnt, so the window is not
+            // complete and the cursor stays; the next pass asks again.
+            None | Some(Err(FetchError::Cancelled { .. })) => {
                 out.incomplete = true;
                 continue;
             }

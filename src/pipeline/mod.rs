@@ -13,13 +13,13 @@ mod file;
 mod ingest;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::WatchSettings;
 use crate::fetch::Client;
@@ -46,8 +46,10 @@ pub struct Deps {
     pub watch: WatchSettings,
     pub statements: bool,
     pub concurrency: usize,
-    /// Set to stop the pass at the next safe point (between records).
-    pub stop: Arc<AtomicBool>,
+    /// Cancelled on shutdown: requests, retries, back-off sleeps and SMTP sessions in flight
+    /// end at once, no new ones start, and the pass returns with what it has committed. The
+    /// client holds a clone of the same token.
+    pub stop: CancellationToken,
     pub mailer: Arc<Mailer>,
     pub alerts: AlertSettings,
 }
@@ -262,7 +264,7 @@ pub async fn run_once(
                     |a: NaiveDate, b: NaiveDate| covered.iter().any(|&(f, l)| f <= a && b <= l);
                 let mut end = to;
                 loop {
-                    if deps.stop.load(Ordering::Relaxed) {
+                    if deps.stop.is_cancelled() {
                         report.interrupted = true;
                         break;
                     }
@@ -314,7 +316,7 @@ pub async fn run_once(
     report.alerts_sent = sent.sent;
     report.alerts_retried = sent.retried;
     report.alerts_failed = sent.failed;
-    report.interrupted = deps.stop.load(Ordering::Relaxed);
+    report.interrupted = deps.stop.is_cancelled();
     report.requests = deps.client.requests_made() - requests_before;
     report.list_requests = deps.client.list_requests_made() - lists_before;
     report.detail_requests = deps.client.detail_requests_made() - details_before;

@@ -9,7 +9,6 @@ pub mod traffic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use pqwatch::config::Settings;
@@ -130,14 +129,15 @@ pub fn settings(base_url: &str, dir: &Path) -> Settings {
 pub fn deps(settings: &Settings) -> Deps {
     let mut store = Store::open(&settings.database.path).unwrap();
     let links = pqwatch::app::link_signer(&mut store).unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
     Deps {
-        client: Arc::new(Client::new(&settings.api).unwrap()),
+        client: Arc::new(Client::new(&settings.api, stop.clone()).unwrap()),
         store: Arc::new(Mutex::new(store)),
         matcher: Matcher::new(&settings.watch.keywords),
         watch: settings.watch.clone(),
         statements: settings.api.statements,
         concurrency: settings.api.concurrency,
-        stop: Arc::new(AtomicBool::new(false)),
+        stop,
         mailer: Arc::new(pqwatch::notify::mailer::Mailer::from_settings(&settings.mail).unwrap()),
         alerts: pqwatch::pipeline::AlertSettings::from_mail(&settings.mail, links),
     }
