@@ -26,6 +26,35 @@ use crate::watch::Matcher;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The answer, statistic or subscriber a command names does not exist (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
+
+/// The exit codes, defined once (the README's table): 0 success, 1 a failure while running
+/// (network, SMTP, disk, a pass that left work to retry, `status` unhealthy), 2 bad usage or
+/// config (a flag, an argument, a setting, a file named that cannot be used, a database that
+/// does not exist), 3 not found (the answer, statistic or subscriber named). Panics (101) are bugs.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const NOT_FOUND: u8 = 3;
+}
+
+/// The exit code for an error that ended a command.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<NotFound>().is_some() {
+        exit::NOT_FOUND
+    } else if e.downcast_ref::<UsageError>().is_some()
+        || e.downcast_ref::<crate::config::ConfigError>().is_some()
+    {
+        exit::USAGE
+    } else {
+        exit::FAILED
+    }
+}
+
 /// A pass that finished but left records held or pages failed (exit code 1).
 #[derive(Debug, thiserror::Error)]
 #[error("the pass did not store everything it listed ({held} records held, {pages} pages failed); they will be retried on the next pass")]
@@ -37,7 +66,7 @@ pub struct IncompletePass {
 /// Carries out the command. The config is loaded only by commands that need it, so
 /// `pqwatch extract` works anywhere.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
-    let settings = || Settings::load(&cli.config, std::env::vars());
+    let settings = || Settings::discover(cli.config.as_deref(), std::env::vars());
     if let Command::Extract { ref file, json } = cli.command {
         return extract(file, json);
     }
@@ -66,31 +95,68 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             include_no_figures,
             confirmed,
         } => {
-            let usage = |e: String| anyhow::Error::from(UsageError(e));
-            let s = NewSubscriber {
-                email: subs::parse_email(&email).map_err(usage)?,
-                name,
-                keywords: subs::parse_keywords(&keywords)
-                    .map_err(|e| usage(format!("--keywords: {e}")))?,
-                bodies: subs::parse_bodies(bodies.as_deref().unwrap_or(""))
-                    .map_err(|e| usage(format!("--bodies: {e}")))?,
-                houses: subs::parse_houses(houses.as_deref().unwrap_or(""))
-                    .map_err(|e| usage(format!("--houses: {e}")))?,
-                frequency: subs::Frequency::parse(digest.as_deref().unwrap_or(""))
-                    .map_err(|e| usage(format!("--digest: {e}")))?,
-                include_no_figures,
-                confirmed,
+            let usage =
+                |flag: &str, e: String| anyhow::Error::from(UsageError(format!("{flag}: {e}")));
+            let email = subs::parse_email(&email).map_err(|e| usage("EMAIL", e))?;
+            let keywords = keywords
+                .map(|k| subs::parse_keywords(&k))
+                .transpose()
+                .map_err(|e| usage("--keywords", e))?;
+            let name = name
+                .map(|n| subs::parse_name(&n))
+                .transpose()
+                .map_err(|e| usage("--name", e))?;
+            let bodies = bodies
+                .map(|b| subs::parse_bodies(&b))
+                .transpose()
+                .map_err(|e| usage("--bodies", e))?;
+            let houses = houses
+                .map(|h| subs::parse_houses(&h))
+                .transpose()
+                .map_err(|e| usage("--houses", e))?;
+            let frequency = digest
+                .map(|d| subs::Frequency::parse(&d))
+                .transpose()
+                .map_err(|e| usage("--digest", e))?;
+            let store = create_store(&settings)?;
+            let s = match store.subscriber(&email)? {
+                // Only what was given changes.
+                Some(old) => NewSubscriber {
+                    email,
+                    name: name.unwrap_or(old.name),
+                    keywords: keywords.unwrap_or(old.keywords),
+                    bodies: bodies.unwrap_or(old.bodies),
+                    houses: houses.unwrap_or(old.houses),
+                    frequency: frequency.unwrap_or(old.frequency),
+                    include_no_figures: include_no_figures.unwrap_or(old.include_no_figures),
+                    confirmed,
+                },
+                None => NewSubscriber {
+                    keywords: keywords.ok_or_else(|| {
+                        usage(
+                            "--keywords",
+                            format!("{email} is not subscribed yet, so give the words or phrases to follow, e.g. --keywords \"drones, assaults on staff\""),
+                        )
+                    })?,
+                    email,
+                    name: name.unwrap_or_default(),
+                    bodies: bodies.unwrap_or_default(),
+                    houses: houses.unwrap_or_default(),
+                    frequency: frequency.unwrap_or(subs::Frequency::Instant),
+                    include_no_figures: include_no_figures.unwrap_or(false),
+                    confirmed,
+                },
             };
-            subscribe(settings, s).await
+            subscribe(settings, store, s).await
         }
         Command::Unsubscribe { email } => {
+            let email = subs::parse_email(&email).map_err(|e| UsageError(format!("EMAIL: {e}")))?;
             let mut store = open_store(&settings)?;
-            let email = subs::parse_email(&email).map_err(UsageError)?;
             if store.unsubscribe(&email, Utc::now())? {
                 println!("unsubscribed {email}");
                 Ok(())
             } else {
-                Err(UsageError(format!(
+                Err(NotFound(format!(
                     "{email} is not subscribed; `pqwatch subscribers list` shows who is"
                 ))
                 .into())
@@ -132,7 +198,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|s| Ok((s, token()?)))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let n = open_store(&settings)?.import_subscribers(&with_tokens, Utc::now())?;
+            let n = create_store(&settings)?.import_subscribers(&with_tokens, Utc::now())?;
             println!("imported {n} subscribers");
             Ok(())
         }
@@ -164,6 +230,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Status { json } => status(settings, json),
         Command::Backup { file } => {
+            if file.exists() {
+                return Err(UsageError(format!(
+                    "{} exists already; give a new file name (a backup never overwrites)",
+                    file.display()
+                ))
+                .into());
+            }
             let store = open_store(&settings)?;
             store.backup(&file)?;
             println!(
@@ -197,16 +270,14 @@ fn token() -> anyhow::Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-async fn subscribe(settings: Settings, s: NewSubscriber) -> anyhow::Result<()> {
-    let deps = deps(&settings, open_store(&settings)?)?;
+async fn subscribe(settings: Settings, store: Store, s: NewSubscriber) -> anyhow::Result<()> {
+    let deps = deps(&settings, store)?;
     let alerts = deps.alerts.clone();
     let token = token()?;
     let email = s.email.clone();
+    let existed = lock_store(&deps)?.subscriber(&email)?.is_some();
     let (id, queued) = {
-        let mut store = deps
-            .store
-            .lock()
-            .map_err(|_| anyhow::anyhow!("store lock"))?;
+        let mut store = lock_store(&deps)?;
         let (name, keywords) = (s.name.clone(), s.keywords.clone());
         store.add_subscriber(
             &s,
@@ -224,34 +295,86 @@ async fn subscribe(settings: Settings, s: NewSubscriber) -> anyhow::Result<()> {
             Utc::now(),
         )?
     };
-    if queued {
+    let confirmation = if queued {
         let sent = pipeline::flush_outbox(&deps, Utc::now()).await?;
-        println!(
-            "subscribed {email} (id {id}); confirmation email {}",
-            if sent.sent > 0 { "sent" } else { "queued" }
-        );
+        Some(match (sent.sent > 0, &*deps.mailer) {
+            (true, Mailer::Files { dir, .. }) => {
+                format!("confirmation email written as an .eml file to {}", dir.display())
+            }
+            (true, _) => "confirmation email sent".to_owned(),
+            (false, _) => {
+                "confirmation email queued (not sent yet: `pqwatch alerts list --pending` shows why)"
+                    .to_owned()
+            }
+        })
     } else {
-        println!("subscribed {email} (id {id})");
+        None
+    };
+    let row = lock_store(&deps)?
+        .subscriber(&email)?
+        .ok_or_else(|| anyhow::anyhow!("{email} vanished while being subscribed"))?;
+    println!(
+        "{} {email} (id {id})",
+        if existed { "updated" } else { "subscribed" }
+    );
+    print!("{}", describe_subscriber(&row));
+    if let Some(c) = confirmation {
+        println!("{c}");
     }
     Ok(())
 }
 
+fn lock_store(deps: &Deps) -> anyhow::Result<std::sync::MutexGuard<'_, Store>> {
+    deps.store
+        .lock()
+        .map_err(|_| anyhow::anyhow!("store lock poisoned"))
+}
+
+/// A subscriber's settings, one per line, as `subscribe` shows them after a change.
+fn describe_subscriber(s: &crate::store::SubscriberRow) -> String {
+    let list = |v: Vec<String>, none: &str| {
+        if v.is_empty() {
+            none.to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    format!(
+        "  name:               {}\n  keywords:           {}\n  digest:             {}\n  bodies:             {}\n  houses:             {}\n  include_no_figures: {}\n  confirmed:          {}\n",
+        if s.name.is_empty() { "-" } else { &s.name },
+        s.keywords.join(", "),
+        match s.frequency {
+            subs::Frequency::Daily => "daily",
+            subs::Frequency::Instant => "instant (no digest)",
+        },
+        list(s.bodies.iter().map(|b| b.to_string()).collect(), "all"),
+        list(s.houses.clone(), "both"),
+        if s.include_no_figures { "yes" } else { "no" },
+        match &s.confirmed_at {
+            Some(t) => format!("yes, {t}"),
+            None => "no (waiting for the subscriber to confirm)".to_owned(),
+        }
+    )
+}
+
 /// `pqwatch extract FILE`: no config, database or network is touched.
 fn extract(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    let text = if file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    // Standard input and a file are one kind of input: unreadable or not UTF-8 is exit 2 either way.
+    let (bytes, what) = if file.as_os_str() == "-" {
+        let mut b = Vec::new();
+        let read = std::io::Read::read_to_end(&mut std::io::stdin(), &mut b);
+        (read.map(|_| b), "standard input".to_owned())
     } else {
-        std::fs::read_to_string(file).map_err(|e| {
-            UsageError(format!(
-                "cannot read {}: {e}; give a single-question API response (JSON) or an HTML file",
-                file.display()
-            ))
-        })?
+        (std::fs::read(file), file.display().to_string())
     };
+    let fix = "give a single-question API response (JSON), an HTML fragment or a text file";
+    let bytes = bytes.map_err(|e| UsageError(format!("cannot read {what}: {e}; {fix}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| UsageError(format!("{what} is not UTF-8 text ({e}); {fix}")))?;
     let trimmed = text.trim_start();
     let result = if trimmed.starts_with('{') {
         let v: serde_json::Value = serde_json::from_str(trimmed)
-            .map_err(|e| UsageError(format!("{} is not valid JSON: {e}", file.display())))?;
+            .map_err(|e| UsageError(format!("{what} is not valid JSON: {e}")))?;
         let value = v.get("value").unwrap_or(&v);
         let html = value
             .get("answerText")
@@ -260,8 +383,7 @@ fn extract(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
             .and_then(|h| h.as_str())
             .ok_or_else(|| {
                 UsageError(format!(
-                    "{} has no answerText: give a single-question API response ({{\"value\": {{...}}}})",
-                    file.display()
+                    "{what} has no answerText: give a single-question API response ({{\"value\": {{...}}}})"
                 ))
             })?;
         crate::extract::extract(html)
@@ -332,7 +454,30 @@ fn pass_lock(settings: &Settings) -> anyhow::Result<std::fs::File> {
     }
 }
 
+/// "config file F" or "the built-in defaults", for messages about a setting.
+fn config_origin(settings: &Settings) -> String {
+    settings.file().map_or("the built-in defaults".into(), |f| {
+        format!("config file {} or the environment", f.display())
+    })
+}
+
+/// The database for commands that only read (or change what is there): it must exist already.
 fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let path = &settings.database.path;
+    if !path.exists() {
+        return Err(UsageError(format!(
+            "the database {} does not exist ([database] path, from {}); fix: check the path and the config file in use, or create the database with `pqwatch poll --once` (or start the service)",
+            path.display(),
+            config_origin(settings)
+        ))
+        .into());
+    }
+    Store::open(path)
+}
+
+/// The database for commands that add to it (`run`, `poll`, `subscribe`, `subscribers import`):
+/// created, with its folder, if need be.
+fn create_store(settings: &Settings) -> anyhow::Result<Store> {
     Store::open(&settings.database.path)
 }
 
@@ -377,7 +522,7 @@ async fn poll(settings: Settings, args: PollArgs) -> anyhow::Result<()> {
         _ => Mode::Steady,
     };
     let _lock = pass_lock(&settings)?;
-    let mut deps = deps(&settings, open_store(&settings)?)?;
+    let mut deps = deps(&settings, create_store(&settings)?)?;
     deps.alerts.on_backfill = args.alert;
     let stop = deps.stop.clone();
     let watcher = tokio::spawn(async move {
@@ -456,24 +601,26 @@ async fn pass(deps: &Deps, mode: Mode) -> anyhow::Result<PassReport> {
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let schedule = Schedule::parse(&settings.schedule.cron.expressions()).map_err(|e| {
-        crate::config::ConfigError::Invalid {
-            file: "the config file".into(),
-            message: format!("[schedule.cron] {e}"),
+        crate::config::ConfigError::Setting {
+            key: "schedule.cron".into(),
+            origin: config_origin(&settings),
+            message: e,
             fix:
                 "use sec min hour day-of-month month day-of-week, e.g. \"0 */10 7-22 * * Mon-Fri\""
                     .into(),
         }
     })?;
     let _lock = pass_lock(&settings)?;
-    let deps = deps(&settings, open_store(&settings)?)?;
+    let deps = deps(&settings, create_store(&settings)?)?;
     let _web = if settings.web.listen.is_empty() {
         None
     } else {
         let listener = tokio::net::TcpListener::bind(&settings.web.listen)
             .await
-            .map_err(|e| crate::config::ConfigError::Invalid {
-                file: "the config".into(),
-                message: format!("[web.listen] cannot listen on {}: {e}", settings.web.listen),
+            .map_err(|e| crate::config::ConfigError::Setting {
+                key: "web.listen".into(),
+                origin: config_origin(&settings),
+                message: format!("cannot listen on {}: {e}", settings.web.listen),
                 fix: "use a free address and port, e.g. \"127.0.0.1:8080\", or \"\"".into(),
             })?;
         tracing::info!(listen = %settings.web.listen, "serving unsubscribe and confirm links");
@@ -534,7 +681,7 @@ fn answers(settings: Settings, cmd: AnswersCommand) -> anyhow::Result<()> {
                 DocKind::Question
             };
             let Some(d) = store.answer_detail(kind, id)? else {
-                return Err(UsageError(format!(
+                return Err(NotFound(format!(
                     "no stored {} has id {id}; `pqwatch answers list` shows what is stored",
                     kind.as_str()
                 ))
@@ -601,6 +748,8 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
     let healthy = last_ok_at.is_some_and(|t| now - t <= stale);
     let report = serde_json::json!({
         "healthy": healthy,
+        "config_file": settings.file().map(|f| f.display().to_string()),
+        "database": settings.database.path.display().to_string(),
         "stale_after_minutes": settings.schedule.stale_after_minutes,
         "last_poll": last.as_ref().map(|(f, m, ok, j, _)| serde_json::json!({
             "finished_at": f, "mode": m, "ok": ok,
@@ -628,6 +777,13 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("healthy:       {healthy}");
+        println!(
+            "config:        {}",
+            settings
+                .file()
+                .map_or("(built-in defaults)".into(), |f| f.display().to_string())
+        );
+        println!("database:      {}", settings.database.path.display());
         println!(
             "last poll:     {}",
             last.as_ref()
@@ -676,7 +832,7 @@ fn series(settings: Settings, cmd: SeriesCommand) -> anyhow::Result<()> {
     let store = open_store(&settings)?;
     let detail = |id: i64| -> anyhow::Result<crate::store::SeriesDetail> {
         store.series_detail(id)?.ok_or_else(|| {
-            UsageError(format!(
+            NotFound(format!(
                 "no statistic has id {id}; `pqwatch series list` shows them"
             ))
             .into()

@@ -14,14 +14,10 @@ use clap::{Args, Parser, Subcommand};
     about = "Watches UK Parliament written answers about prisons and probation, and alerts on new figures"
 )]
 pub struct Cli {
-    /// The config file.
-    #[arg(
-        long,
-        global = true,
-        env = "PQWATCH_CONFIG",
-        default_value = "config/pqwatch.toml"
-    )]
-    pub config: PathBuf,
+    /// The config file. Without it (or PQWATCH_CONFIG), /etc/pqwatch/pqwatch.toml if it
+    /// exists, else the built-in defaults. Keys left out of the file keep their defaults.
+    #[arg(long, global = true, env = "PQWATCH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -40,27 +36,34 @@ pub enum Command {
     /// Stored answers.
     #[command(subcommand)]
     Answers(AnswersCommand),
-    /// Add (or update) a subscriber. Unconfirmed subscribers get only a confirmation email.
+    /// Add a subscriber, or change an existing one: only the settings given change, and the
+    /// result is shown. Unconfirmed subscribers get only a confirmation email.
     Subscribe {
+        /// The subscriber's address, e.g. ops@union.org.uk.
         email: String,
-        /// Words and phrases to follow, comma-separated: "drones, assaults on staff".
+        /// Words and phrases to follow, comma-separated: "drones, assaults on staff" (needed
+        /// for a new subscriber).
         #[arg(long)]
-        keywords: String,
-        /// "daily" for one digest a day at [mail] digest_hour; instant alerts otherwise.
-        #[arg(long, value_name = "daily")]
+        keywords: Option<String>,
+        /// "daily" for one digest a day at [mail] digest_hour; "instant" for an email per answer
+        /// (the default for a new subscriber).
+        #[arg(long, value_name = "daily|instant")]
         digest: Option<String>,
-        /// Only answers from these answering bodies (API ids, comma-separated; MoJ is 54).
+        /// Only answers from these answering bodies (API ids, comma-separated; MoJ is 54);
+        /// "" for all.
         #[arg(long, value_name = "IDS")]
         bodies: Option<String>,
-        /// Only answers from these houses (Commons, Lords).
+        /// Only answers from these houses (Commons, Lords); "" for both.
         #[arg(long, value_name = "HOUSES")]
         houses: Option<String>,
-        /// The subscriber's name, for greetings.
-        #[arg(long, default_value = "")]
-        name: String,
-        /// Also send answers that match but carry no new figures.
+        /// The subscriber's name, for greetings (one line, at most 200 characters).
         #[arg(long)]
-        include_no_figures: bool,
+        name: Option<String>,
+        /// Also send answers that match but carry no new figures (`--include-no-figures=no`
+        /// turns it off).
+        #[arg(long, value_name = "yes|no", num_args = 0..=1, default_missing_value = "yes",
+              require_equals = true, value_parser = clap::builder::BoolishValueParser::new())]
+        include_no_figures: Option<bool>,
         /// Mark confirmed now (the organisation already has the subscriber's consent).
         #[arg(long)]
         confirmed: bool,

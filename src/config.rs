@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// Everything in `config/pqwatch.toml`. No `Default`: the shipped file holds the defaults.
+/// Everything in `config/pqwatch.toml`. Every key is optional: the shipped file, built in as
+/// [`DEFAULTS`], gives each one its default.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -17,6 +18,9 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     pub mail: MailSettings,
     pub web: WebSettings,
+    /// The file these came from; `None` for the built-in defaults alone.
+    #[serde(skip)]
+    file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -122,6 +126,9 @@ pub struct MailSettings {
     /// The longest one SMTP step (connect, TLS, AUTH, one message) may take, in seconds.
     #[serde(default = "default_smtp_timeout_secs")]
     pub smtp_timeout_secs: u64,
+    /// The config file's folder, where a relative `smtp_password_file` is found outside systemd.
+    #[serde(skip)]
+    pub smtp_password_dir: Option<PathBuf>,
 }
 
 fn default_smtp_timeout_secs() -> u64 {
@@ -129,8 +136,10 @@ fn default_smtp_timeout_secs() -> u64 {
 }
 
 impl MailSettings {
-    /// The SMTP password from the setting, or else from the credentials file (systemd's
-    /// LoadCredential puts it under $CREDENTIALS_DIRECTORY).
+    /// The SMTP password from the setting, or else from the credentials file. A relative file
+    /// name is looked up in $CREDENTIALS_DIRECTORY (systemd's LoadCredential=) when it is there,
+    /// else beside the config file, so the service and an administrator's shell read one file.
+    /// An empty file means no password.
     pub fn password(&self) -> Result<Option<String>, ConfigError> {
         if !self.smtp_password.is_empty() {
             return Ok(Some(self.smtp_password.clone()));
@@ -138,16 +147,20 @@ impl MailSettings {
         if self.smtp_password_file.is_empty() {
             return Ok(None);
         }
-        let path = match std::env::var_os("CREDENTIALS_DIRECTORY") {
-            Some(dir) if !self.smtp_password_file.starts_with('/') => {
-                PathBuf::from(dir).join(&self.smtp_password_file)
-            }
-            _ => PathBuf::from(&self.smtp_password_file),
+        let name = Path::new(&self.smtp_password_file);
+        let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+            .map(|dir| PathBuf::from(dir).join(name))
+            .filter(|p| name.is_relative() && p.exists());
+        let path = match (credential, &self.smtp_password_dir) {
+            (Some(p), _) => p,
+            (None, Some(dir)) => dir.join(name),
+            (None, None) => name.to_owned(),
         };
         std::fs::read_to_string(&path)
-            .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_owned()))
-            .map_err(|e| ConfigError::Env {
-                var: "[mail] smtp_password_file".into(),
+            .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_owned()).filter(|s| !s.is_empty()))
+            .map_err(|e| ConfigError::Setting {
+                key: "mail.smtp_password_file".into(),
+                origin: "the config".into(),
                 message: format!("cannot read {}: {e}", path.display()),
                 fix: "point it at a readable file holding only the password".into(),
             })
@@ -157,7 +170,7 @@ impl MailSettings {
 /// A setting that is wrong or missing: always says which, where, and how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {file}: {source}; fix: pass an existing file with --config FILE (the shipped one is config/pqwatch.toml)")]
+    #[error("cannot read config file {file}: {source}; fix: pass an existing file with --config FILE or PQWATCH_CONFIG=FILE (without either, pqwatch reads /etc/pqwatch/pqwatch.toml if it exists, else uses the built-in defaults)")]
     Read {
         file: PathBuf,
         source: std::io::Error,
@@ -165,6 +178,14 @@ pub enum ConfigError {
     #[error("config file {file}: {message}; fix: {fix}")]
     Invalid {
         file: PathBuf,
+        message: String,
+        fix: String,
+    },
+    /// One key's value is wrong; `origin` says where that value came from.
+    #[error("setting [{key}] (from {origin}): {message}; fix: {fix}")]
+    Setting {
+        key: String,
+        origin: String,
         message: String,
         fix: String,
     },
@@ -176,9 +197,43 @@ pub enum ConfigError {
     },
 }
 
+/// The shipped `config/pqwatch.toml`, built in: every key's default comes from it, so a config
+/// file need only hold what it changes.
+pub const DEFAULTS: &str = include_str!("../config/pqwatch.toml");
+
+/// The packaged config, read when neither `--config` nor `PQWATCH_CONFIG` names a file.
+pub const SYSTEM_CONFIG: &str = "/etc/pqwatch/pqwatch.toml";
+
 const SECTIONS: &[&str] = &["api", "watch", "database", "schedule", "mail", "web"];
 /// Environment variables with the prefix that are not setting overrides.
 const NOT_OVERRIDES: &[&str] = &["PQWATCH_CONFIG", "PQWATCH_LOG"];
+
+/// Where one setting's value came from, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Default => f.write_str("the built-in default"),
+            Origin::File(p) => write!(f, "config file {}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+        }
+    }
+}
+
+/// The config file to read: `--config` (or `PQWATCH_CONFIG`, which clap folds into the flag),
+/// else [`SYSTEM_CONFIG`] if it exists, else none (the built-in defaults).
+pub fn locate(flag: Option<&Path>) -> Option<PathBuf> {
+    match flag {
+        Some(p) => Some(p.to_owned()),
+        None => Some(PathBuf::from(SYSTEM_CONFIG)).filter(|p| p.exists()),
+    }
+}
 
 impl Settings {
     /// Reads `file`, applies `PQWATCH_<SECTION>_<KEY>` overrides from `env`, and validates.
@@ -193,46 +248,97 @@ impl Settings {
         Settings::from_toml(file, &text, env)
     }
 
+    /// The settings of the file found by [`locate`], or of the built-in defaults when none is.
+    pub fn discover(
+        flag: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        match locate(flag) {
+            Some(file) => Settings::load(&file, env),
+            None => Settings::from_parts(None, None, env),
+        }
+    }
+
+    /// `text` is the content of `file`; keys it leaves out take the shipped defaults.
     pub fn from_toml(
         file: &Path,
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        let invalid = |message: String, fix: &str| ConfigError::Invalid {
-            file: file.to_owned(),
-            message,
-            fix: fix.to_owned(),
-        };
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            invalid(
-                one_line(&e.to_string()),
-                "correct the TOML syntax at the place named",
-            )
-        })?;
-        apply_env(&mut table, env)?;
-        let settings: Settings = table.try_into().map_err(|e: toml::de::Error| {
+        Settings::from_parts(Some(file), Some(text), env)
+    }
+
+    fn from_parts(
+        file: Option<&Path>,
+        text: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut table: toml::Table = DEFAULTS.parse().expect("the built-in defaults are TOML");
+        let mut origins = Origins::default();
+        if let (Some(file), Some(text)) = (file, text) {
+            let given: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                        file: file.to_owned(),
+                        message: one_line(&e.to_string()),
+                        fix: "correct the TOML syntax at the place named".into(),
+                    })?;
+            overlay(&mut table, given, file, &mut origins)?;
+        }
+        apply_env(&mut table, env, &mut origins)?;
+        let mut settings: Settings = table.try_into().map_err(|e: toml::de::Error| {
             let message = one_line(&e.to_string());
-            let fix = if message.contains("missing field") {
-                "add the key (every key, with its default, is in the shipped config/pqwatch.toml)"
-            } else if message.contains("unknown field") {
+            let fix = if message.contains("unknown field") {
                 "remove or rename the key; the valid keys are listed in the message"
             } else {
                 "give the key a value of the type the shipped config/pqwatch.toml shows"
             };
-            invalid(message, fix)
+            origins.blame(&message, fix)
         })?;
-        settings.validate(file)?;
+        settings.file = file.map(Path::to_owned);
+        settings.resolve_paths(file, &origins);
+        settings.validate(&origins)?;
         Ok(settings)
     }
 
-    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &str, message: String, fix: &str| {
-            Err(ConfigError::Invalid {
-                file: file.to_owned(),
-                message: format!("[{key}] {message}"),
-                fix: fix.to_owned(),
-            })
+    /// Relative paths from a config file are relative to that file's folder; from the
+    /// environment or the built-in defaults, to the working directory.
+    fn resolve_paths(&mut self, file: Option<&Path>, origins: &Origins) {
+        let Some(dir) = file.and_then(Path::parent) else {
+            return;
         };
+        let from_file = |key: &str| matches!(origins.get(key), Origin::File(_));
+        let resolve = |p: &Path| -> Option<PathBuf> {
+            (!p.as_os_str().is_empty() && p.is_relative()).then(|| dir.join(p))
+        };
+        if from_file("database.path") {
+            if let Some(p) = resolve(&self.database.path) {
+                self.database.path = p;
+            }
+        }
+        if from_file("mail.outbox_dir") {
+            if let Some(p) = resolve(&self.mail.outbox_dir) {
+                self.mail.outbox_dir = p;
+            }
+        }
+        if from_file("mail.tls_ca_file") {
+            if let Some(p) = resolve(Path::new(&self.mail.tls_ca_file)) {
+                self.mail.tls_ca_file = p.display().to_string();
+            }
+        }
+        if from_file("mail.smtp_password_file") {
+            // Looked up in $CREDENTIALS_DIRECTORY first (systemd's LoadCredential=), then here.
+            self.mail.smtp_password_dir = Some(dir.to_owned());
+        }
+    }
+
+    /// The file these settings were read from; `None` for the built-in defaults.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    fn validate(&self, origins: &Origins) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String, fix: &str| Err(origins.error(key, message, fix));
         let api = &self.api;
         match reqwest::Url::parse(&api.base_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
@@ -258,27 +364,34 @@ impl Settings {
                 "use a number from 1 to 1000 (100 is polite and efficient)",
             );
         }
-        if !(api.max_rps.is_finite() && api.max_rps > 0.0) {
+        if !(api.max_rps.is_finite() && (0.01..=1000.0).contains(&api.max_rps)) {
             return bad(
                 "api.max_rps",
-                format!("{} is not a positive rate", api.max_rps),
-                "use a positive number of requests per second, e.g. 5",
+                format!("{:?} is out of range", api.max_rps),
+                "use a number from 0.01 to 1000: requests per second (5 is polite)",
             );
         }
-        if api.timeout_secs == 0 {
-            return bad(
-                "api.timeout_secs",
-                "is 0".into(),
-                "use a timeout in seconds of at least 1, e.g. 30",
-            );
-        }
-        if api.concurrency == 0 || api.concurrency > 32 {
-            return bad(
-                "api.concurrency",
-                format!("{} is out of range", api.concurrency),
-                "use a number of parallel requests from 1 to 32 (4 is polite)",
-            );
-        }
+        in_range(
+            origins,
+            "api.timeout_secs",
+            api.timeout_secs,
+            1..=3600,
+            "seconds per request (30 suits the API)",
+        )?;
+        in_range(
+            origins,
+            "api.max_retries",
+            api.max_retries.into(),
+            0..=100,
+            "retries of one request (5 rides out a short outage)",
+        )?;
+        in_range(
+            origins,
+            "api.retry_base_ms",
+            api.retry_base_ms,
+            1..=600_000,
+            "milliseconds before the first retry (1000 is polite)",
+        )?;
         let watch = &self.watch;
         if watch.keywords.iter().all(|k| k.trim().is_empty()) {
             return bad(
@@ -287,6 +400,20 @@ impl Settings {
                 "list the words and phrases to watch, e.g. [\"prison\", \"probation\"]",
             );
         }
+        in_range(
+            origins,
+            "watch.first_poll_days",
+            watch.first_poll_days.into(),
+            0..=36_500,
+            "days the very first poll looks back (7 is the default; use `poll --once --from` for history)",
+        )?;
+        in_range(
+            origins,
+            "watch.overlap_days",
+            watch.overlap_days.into(),
+            0..=365,
+            "days each poll re-reads before the last day fully seen (1 is the default)",
+        )?;
         for house in &watch.houses {
             if !matches!(house.as_str(), "Commons" | "Lords" | "Bicameral") {
                 return bad(
@@ -338,16 +465,34 @@ impl Settings {
                 "use a number of seconds from 1 to 3600 (60 suits most relays)",
             );
         }
-        if mail.digest_hour > 23 || mail.max_attempts == 0 {
-            return bad(
-                "mail.digest_hour",
-                format!(
-                    "digest_hour {} / max_attempts {}",
-                    mail.digest_hour, mail.max_attempts
-                ),
-                "use an hour from 0 to 23 and at least 1 attempt",
-            );
-        }
+        in_range(
+            origins,
+            "mail.digest_hour",
+            mail.digest_hour.into(),
+            0..=23,
+            "the UK hour daily digests are sent (7 is the default)",
+        )?;
+        in_range(
+            origins,
+            "mail.max_attempts",
+            mail.max_attempts.into(),
+            1..=1000,
+            "attempts per message before it is marked failed (8 is the default)",
+        )?;
+        in_range(
+            origins,
+            "mail.retry_base_secs",
+            mail.retry_base_secs,
+            0..=86_400,
+            "seconds before the first retry of a message (60 is the default; 0 retries at once)",
+        )?;
+        in_range(
+            origins,
+            "schedule.stale_after_minutes",
+            self.schedule.stale_after_minutes,
+            0..=5_256_000,
+            "minutes without a successful poll before `status` says unhealthy (180 is the default)",
+        )?;
         let exprs = self.schedule.cron.expressions();
         if exprs.is_empty() {
             return bad(
@@ -356,12 +501,25 @@ impl Settings {
                 "give at least one expression, e.g. \"0 */10 7-22 * * Mon-Fri\"",
             );
         }
+        let now = chrono::Utc::now();
         for e in exprs {
-            if let Err(err) = crate::daemon::Schedule::parse(&[e]) {
+            let fires = match crate::daemon::Schedule::parse(&[e]) {
+                Ok(s) => s.next_after(now).is_some(),
+                Err(err) => {
+                    return bad(
+                        "schedule.cron",
+                        err,
+                        "use sec min hour day-of-month month day-of-week, e.g. \"0 */10 7-22 * * Mon-Fri\"",
+                    )
+                }
+            };
+            if !fires {
                 return bad(
                     "schedule.cron",
-                    err,
-                    "use sec min hour day-of-month month day-of-week, e.g. \"0 */10 7-22 * * Mon-Fri\"",
+                    format!(
+                        "{e:?} never fires again (a date that does not exist, or a year gone by)"
+                    ),
+                    "give an expression with future fire times, e.g. \"0 */10 7-22 * * Mon-Fri\"",
                 );
             }
         }
@@ -369,11 +527,129 @@ impl Settings {
     }
 }
 
-/// Applies `PQWATCH_API_BASE_URL=...`-style overrides: section, then key, values read as TOML
-/// where they parse (numbers, booleans, arrays) and as strings otherwise.
+/// A number setting outside `range`: named with where it came from and the range allowed.
+fn in_range(
+    origins: &Origins,
+    key: &str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+    what: &str,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(origins.error(
+        key,
+        format!("{value} is out of range"),
+        &format!(
+            "use a number from {} to {}: {what}",
+            range.start(),
+            range.end()
+        ),
+    ))
+}
+
+/// Where each `section.key` that did not keep its default came from.
+#[derive(Debug, Default)]
+struct Origins(std::collections::HashMap<String, Origin>);
+
+impl Origins {
+    fn get(&self, key: &str) -> Origin {
+        self.0.get(key).cloned().unwrap_or(Origin::Default)
+    }
+
+    fn error(&self, key: &str, message: String, fix: &str) -> ConfigError {
+        if let Origin::Env(var) = self.get(key) {
+            return ConfigError::Env {
+                var,
+                message: format!("[{key}] {message}"),
+                fix: fix.to_owned(),
+            };
+        }
+        ConfigError::Setting {
+            key: key.to_owned(),
+            origin: self.get(key).to_string(),
+            message,
+            fix: fix.to_owned(),
+        }
+    }
+
+    /// A deserialisation error: the key it names (`section.key` or a bare field) is looked up.
+    fn blame(&self, message: &str, fix: &str) -> ConfigError {
+        let named: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+        let key = self
+            .0
+            .keys()
+            .find(|k| {
+                named.iter().any(|n| {
+                    k.as_str() == *n || k.rsplit_once('.').is_some_and(|(_, field)| field == *n)
+                })
+            })
+            .cloned();
+        match key {
+            Some(k) => {
+                let origin = self.get(&k);
+                match origin {
+                    Origin::Env(var) => ConfigError::Env {
+                        var,
+                        message: message.to_owned(),
+                        fix: fix.to_owned(),
+                    },
+                    _ => ConfigError::Setting {
+                        key: k,
+                        origin: origin.to_string(),
+                        message: message.to_owned(),
+                        fix: fix.to_owned(),
+                    },
+                }
+            }
+            None => ConfigError::Setting {
+                key: "?".into(),
+                origin: "the config".into(),
+                message: message.to_owned(),
+                fix: fix.to_owned(),
+            },
+        }
+    }
+}
+
+/// Lays the file's keys over the defaults, section by section, noting where each came from.
+fn overlay(
+    table: &mut toml::Table,
+    given: toml::Table,
+    file: &Path,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    for (section, value) in given {
+        let toml::Value::Table(keys) = value else {
+            return Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                message: format!("`{section}` is a key outside any [section]"),
+                fix: format!("put each key under its section ({})", SECTIONS.join(", ")),
+            });
+        };
+        let target = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = target {
+            for (key, v) in keys {
+                origins
+                    .0
+                    .insert(format!("{section}.{key}"), Origin::File(file.to_owned()));
+                t.insert(key, v);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies `PQWATCH_API_BASE_URL=...`-style overrides: section, then key. Values are read as
+/// TOML where they parse (numbers, booleans, `["a", "b"]`) and as strings otherwise; a key
+/// whose default is a list also takes a comma-separated list (`PQWATCH_WATCH_HOUSES=Commons,Lords`).
 fn apply_env(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
+    origins: &mut Origins,
 ) -> Result<(), ConfigError> {
     for (var, raw) in env {
         let Some(rest) = var.strip_prefix("PQWATCH_") else {
@@ -398,26 +674,35 @@ fn apply_env(
                 ),
             });
         };
-        let value = format!("v = {raw}")
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or(toml::Value::String(raw));
         let entry = table
             .entry(section)
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        match entry {
-            toml::Value::Table(t) => {
-                t.insert(key, value);
-            }
-            _ => {
-                return Err(ConfigError::Env {
-                    var,
-                    message: format!("[{section}] is not a section in the file"),
-                    fix: "make it a [section] table in the config file".into(),
-                })
-            }
-        }
+        let toml::Value::Table(t) = entry else {
+            continue;
+        };
+        // Cron expressions hold commas of their own: one expression per variable.
+        let is_list = matches!(t.get(&key), Some(toml::Value::Array(_))) && key != "cron";
+        let parse = |s: &str| {
+            format!("v = {s}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+        };
+        let value = match parse(&raw) {
+            Some(v) if !is_list || v.is_array() => v,
+            _ if is_list => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| parse(s).unwrap_or_else(|| toml::Value::String(s.to_owned())))
+                    .collect(),
+            ),
+            _ => toml::Value::String(raw),
+        };
+        origins
+            .0
+            .insert(format!("{section}.{key}"), Origin::Env(var));
+        t.insert(key, value);
     }
     Ok(())
 }
@@ -520,6 +805,122 @@ mod tests {
             e.contains("smtp_password_file") && e.contains("/nonexistent/pw"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_file_with_one_key_keeps_every_other_default() {
+        let s = load("[api]\nuser_agent = \"pqwatch (ops@union.org.uk)\"\n", &[]).unwrap();
+        let d = load(&shipped(), &[]).unwrap();
+        assert_eq!(s.api.user_agent, "pqwatch (ops@union.org.uk)");
+        assert_eq!(s.api.page_size, d.api.page_size);
+        assert_eq!(s.watch.keywords, d.watch.keywords);
+        assert_eq!(s.mail.smtp_timeout_secs, 60);
+        let empty = load("", &[]).unwrap();
+        assert_eq!(format!("{:?}", empty.schedule), format!("{:?}", d.schedule));
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_relative_to_its_folder_and_in_the_environment_to_the_working_directory(
+    ) {
+        let text = "[database]\npath = \"state/db.sqlite\"\n[mail]\noutbox_dir = \"/abs/outbox\"\n";
+        let s = Settings::from_toml(Path::new("/etc/pqwatch/pqwatch.toml"), text, []).unwrap();
+        assert_eq!(s.database.path, Path::new("/etc/pqwatch/state/db.sqlite"));
+        assert_eq!(s.mail.outbox_dir, Path::new("/abs/outbox"));
+        let env = [("PQWATCH_DATABASE_PATH".to_owned(), "rel.sqlite".to_owned())];
+        let s = Settings::from_toml(Path::new("/etc/pqwatch/pqwatch.toml"), text, env).unwrap();
+        assert_eq!(s.database.path, Path::new("rel.sqlite"));
+    }
+
+    #[test]
+    fn a_relative_password_file_is_read_beside_the_config_file_outside_systemd() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("smtp-password"), "beside\n").unwrap();
+        let file = dir.path().join("pqwatch.toml");
+        let text = "[mail]\nsmtp_password_file = \"smtp-password\"\n";
+        let s = Settings::from_toml(&file, text, []).unwrap();
+        assert_eq!(s.mail.password().unwrap().as_deref(), Some("beside"));
+        std::fs::write(dir.path().join("smtp-password"), "").unwrap();
+        assert_eq!(
+            s.mail.password().unwrap(),
+            None,
+            "an empty file is no password"
+        );
+    }
+
+    #[test]
+    fn an_error_in_an_environment_override_names_the_variable_not_the_file() {
+        let msg = load(&shipped(), &[("PQWATCH_API_PAGE_SIZE", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("PQWATCH_API_PAGE_SIZE"), "{msg}");
+        assert!(!msg.contains("pqwatch.toml"), "{msg}");
+        let msg = load(&shipped(), &[("PQWATCH_API_PAGE_SIZE", "many")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("PQWATCH_API_PAGE_SIZE"), "{msg}");
+        let msg = load("[api]\npage_size = \"many\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("pqwatch.toml") && msg.contains("page_size"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn list_settings_take_a_comma_separated_list_or_toml_from_the_environment() {
+        let s = load(
+            &shipped(),
+            &[
+                ("PQWATCH_WATCH_HOUSES", "Commons, Lords"),
+                ("PQWATCH_WATCH_ANSWERING_BODIES", "54,1"),
+                (
+                    "PQWATCH_WATCH_KEYWORDS",
+                    "[\"drones\", \"parole, licence\"]",
+                ),
+                ("PQWATCH_SCHEDULE_CRON", "0 0 7,19 * * *"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.watch.houses, ["Commons", "Lords"]);
+        assert_eq!(s.watch.answering_bodies, [54, 1]);
+        assert_eq!(s.watch.keywords, ["drones", "parole, licence"]);
+        assert_eq!(s.schedule.cron.expressions(), ["0 0 7,19 * * *"]);
+    }
+
+    #[test]
+    fn values_that_would_overflow_later_are_refused_with_their_range() {
+        for (key, value) in [
+            ("schedule", "stale_after_minutes = 9223372036854775807"),
+            ("api", "max_rps = 1e-300"),
+            ("api", "max_rps = 1e300"),
+            ("watch", "first_poll_days = 4000000000"),
+            ("watch", "overlap_days = 4000000000"),
+            ("api", "timeout_secs = 9223372036854775807"),
+            ("api", "retry_base_ms = 9223372036854775807"),
+            ("mail", "retry_base_secs = 9223372036854775807"),
+            ("mail", "max_attempts = 0"),
+        ] {
+            let msg = load(&format!("[{key}]\n{value}\n"), &[])
+                .unwrap_err()
+                .to_string();
+            let name = value.split(' ').next().unwrap();
+            assert!(
+                msg.contains(&format!("[{key}.{name}]")) && msg.contains("out of range"),
+                "{msg}"
+            );
+            assert!(msg.contains("fix: use a number from"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_cron_expression_that_never_fires_is_a_config_error() {
+        for e in ["0 0 0 30 2 *", "0 0 0 1 1 * 2001"] {
+            let msg = load(&format!("[schedule]\ncron = [\"{e}\"]\n"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("never fires"), "{msg}");
+        }
     }
 
     #[test]

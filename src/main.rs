@@ -1,14 +1,14 @@
 //! The `pqwatch` binary: parses the command line, starts logging, loads the config once, runs the
 //! command, and turns the outcome into an exit code with the whole cause chain printed.
 //!
-//! Exit codes: 0 success, 1 runtime failure, 2 bad usage or config.
+//! Exit codes (defined once, in `app::exit`): 0 success, 1 failure while running, 2 bad usage
+//! or config, 3 not found.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use pqwatch::app::{self, UsageError};
+use pqwatch::app;
 use pqwatch::cli::Cli;
-use pqwatch::config::ConfigError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,12 +28,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pqwatch: {e:#}");
-            if e.downcast_ref::<UsageError>().is_some() || e.downcast_ref::<ConfigError>().is_some()
-            {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            ExitCode::from(app::exit_code(&e))
         }
     }
 }

@@ -43,26 +43,63 @@ pub struct NewSubscriber {
     pub confirmed: bool,
 }
 
-/// A valid address, lower-cased in its domain; header-breaking characters are refused.
+/// A valid address (RFC 5321/5322, checked by the `email_address` crate), lower-cased in its
+/// domain. Refused: a display name or brackets, a domain without a dot (`a@b`), an IP-literal
+/// domain, and anything lettre could not send to.
 pub fn parse_email(s: &str) -> Result<String, String> {
     let s = s.trim();
-    if s.contains(['\r', '\n', '<', '>', ',', ';']) {
-        return Err(format!(
-            "{s:?} is not an email address (one bare address, like ops@union.org.uk)"
-        ));
-    }
-    let addr: lettre::Address = s.parse().map_err(|e| {
-        format!("{s:?} is not an email address ({e}); use one bare address, like ops@union.org.uk")
+    let fix = "give one bare address, like ops@union.org.uk";
+    let options = email_address::Options::default()
+        .with_required_tld()
+        .without_domain_literal()
+        .without_display_text();
+    let addr = email_address::EmailAddress::parse_with_options(s, options).map_err(|e| {
+        let why = match e {
+            email_address::Error::DomainTooFew => {
+                "its domain has no dot (a domain such as union.org.uk is needed)".to_owned()
+            }
+            e => e.to_string().trim_end_matches('.').to_lowercase(),
+        };
+        format!("{s:?} is not an email address: {why}; {fix}")
     })?;
-    Ok(format!(
+    let address = format!(
         "{}@{}",
-        addr.user(),
+        addr.local_part(),
         addr.domain().to_ascii_lowercase()
-    ))
+    );
+    address
+        .parse::<lettre::Address>()
+        .map_err(|e| format!("{s:?} is not an email address pqwatch can send to ({e}); {fix}"))?;
+    Ok(address)
 }
 
-/// "drones, assaults on staff" → ["drones", "assaults on staff"] (commas or semicolons).
+/// The longest name or keyword taken, in characters.
+pub const MAX_TEXT_CHARS: usize = 200;
+
+/// A subscriber's name for greetings: one line, no control characters, at most 200 characters.
+pub fn parse_name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.chars().any(char::is_control) {
+        return Err("name has a line break or control character; give the name on one line".into());
+    }
+    let n = s.chars().count();
+    if n > MAX_TEXT_CHARS {
+        return Err(format!(
+            "name is {n} characters long; give a name of at most {MAX_TEXT_CHARS} characters"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// "drones, assaults on staff" → ["drones", "assaults on staff"] (commas or semicolons). Each
+/// keyword needs a letter or digit, one line, at most 200 characters.
 pub fn parse_keywords(s: &str) -> Result<Vec<String>, String> {
+    if s.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(
+            "keywords have a line break or control character; give them on one line, comma-separated"
+                .into(),
+        );
+    }
     let k: Vec<String> = s
         .split([',', ';'])
         .map(|k| k.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -74,12 +111,15 @@ pub fn parse_keywords(s: &str) -> Result<Vec<String>, String> {
                 .into(),
         );
     }
-    if let Some(bad) = k
-        .iter()
-        .find(|k| k.chars().any(char::is_control) || k.len() > 200)
-    {
+    if let Some(bad) = k.iter().find(|k| !k.chars().any(char::is_alphanumeric)) {
         return Err(format!(
-            "keyword {bad:?} is not usable (control characters or over 200 characters)"
+            "keyword {bad:?} has no letter or digit; give words or phrases, e.g. \"drones, assaults on staff\""
+        ));
+    }
+    if let Some(bad) = k.iter().find(|k| k.chars().count() > MAX_TEXT_CHARS) {
+        return Err(format!(
+            "keyword {:?}… is over {MAX_TEXT_CHARS} characters; give shorter words or phrases",
+            bad.chars().take(20).collect::<String>()
         ));
     }
     Ok(k)
@@ -186,7 +226,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NewSubscriber>, Vec<String>> {
             }
             Ok(NewSubscriber {
                 email,
-                name: col(&row, "name").trim().to_owned(),
+                name: parse_name(&col(&row, "name"))?,
                 keywords: parse_keywords(&col(&row, "keywords"))?,
                 bodies: parse_bodies(&col(&row, "bodies"))?,
                 houses: parse_houses(&col(&row, "houses"))?,
@@ -270,6 +310,47 @@ mod tests {
     }
 
     #[test]
+    fn an_address_needs_a_dotted_domain_and_no_display_name() {
+        for bad in [
+            "a@b",
+            "a@[127.0.0.1]",
+            "Ops <ops@union.org.uk>",
+            "@union.org.uk",
+            "ops@",
+            "ops@union..org",
+        ] {
+            let e = parse_email(bad).unwrap_err();
+            assert!(e.contains("ops@union.org.uk"), "{bad}: {e}");
+        }
+        assert!(parse_email("a@b").unwrap_err().contains("no dot"));
+        assert_eq!(
+            parse_email("first.last+tag@Mail.Union.ORG.uk").unwrap(),
+            "first.last+tag@mail.union.org.uk"
+        );
+    }
+
+    #[test]
+    fn keywords_need_a_letter_or_digit_and_one_line() {
+        assert!(parse_keywords("--")
+            .unwrap_err()
+            .contains("no letter or digit"));
+        assert!(parse_keywords("drones, ***").is_err());
+        assert!(parse_keywords("drones\r\nBcc: x").is_err());
+        assert!(parse_keywords(&"x".repeat(201)).is_err());
+        assert_eq!(parse_keywords("prison*, HMP").unwrap(), ["prison*", "HMP"]);
+    }
+
+    #[test]
+    fn names_are_one_line_and_at_most_200_characters() {
+        assert!(parse_name("Ops\r\nBcc: victim@x.org").is_err());
+        assert!(parse_name("Ops\u{7}").is_err());
+        let long = parse_name(&"n".repeat(100_000)).unwrap_err();
+        assert!(long.contains("100000") && long.contains("200"), "{long}");
+        assert_eq!(parse_name("  Jo Bloggs ").unwrap(), "Jo Bloggs");
+        assert_eq!(parse_name(&"é".repeat(200)).unwrap().chars().count(), 200);
+    }
+
+    #[test]
     fn a_csv_with_bad_rows_reports_each_with_its_line_and_imports_nothing() {
         let csv = "email,name,keywords,digest\n\
                    ok@union.org.uk,Ops,\"drones, assaults on staff\",daily\n\
@@ -281,8 +362,8 @@ mod tests {
         assert!(errs[0].starts_with("line 3:"), "{errs:?}");
         assert!(errs[1].starts_with("line 4:"), "{errs:?}");
         assert!(
-            errs[2].starts_with("line 5:") && errs[2].contains("weekly"),
-            "{errs:?}"
+            errs[2].starts_with("line 5:") && errs[2].contains("name"),
+            "a name over two lines is refused: {errs:?}"
         );
     }
 

@@ -89,10 +89,22 @@ fn answers_list_json_carries_the_fields_scripts_rely_on() {
 }
 
 #[test]
-fn showing_an_unknown_answer_is_a_usage_error_that_says_how_to_find_one() {
+fn showing_an_unknown_answer_exits_3_and_says_how_to_find_one() {
     let dir = tempfile::tempdir().unwrap();
+    // A database to look in.
+    run(
+        "http://127.0.0.1:9",
+        dir.path(),
+        &[
+            "subscribe",
+            "ops@union.org.uk",
+            "--keywords",
+            "x",
+            "--confirmed",
+        ],
+    );
     let o = run("http://127.0.0.1:9", dir.path(), &["answers", "show", "42"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("answers list"), "{}", stderr(&o));
 }
 
@@ -406,6 +418,6 @@ fn series_and_changes_commands_show_history_with_sources_and_export_tidy_csv() {
     let o = run(&url, dir.path(), &["series", "export", &id]);
     assert_eq!(o.status.code(), Some(2), "--csv is required");
     let o = run(&url, dir.path(), &["series", "show", "999"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("series list"));
 }

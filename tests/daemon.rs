@@ -161,6 +161,26 @@ fn status_exits_1_before_any_poll_and_when_stale_and_0_when_healthy() {
     let o = pqwatch(&url, dir.path(), &["status", "--json"])
         .output()
         .unwrap();
+    assert_eq!(o.status.code(), Some(2), "no database yet: a config error");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+    // A database (made by a subscriber) with no poll yet.
+    let o = pqwatch(
+        &url,
+        dir.path(),
+        &[
+            "subscribe",
+            "ops@union.org.uk",
+            "--keywords",
+            "x",
+            "--confirmed",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = pqwatch(&url, dir.path(), &["status", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no successful poll yet"));
 
@@ -224,8 +244,8 @@ fn backup_copies_the_live_database_to_a_new_file() {
         .unwrap();
     assert_eq!(
         o.status.code(),
-        Some(1),
-        "an existing file is not overwritten"
+        Some(2),
+        "an existing file is not overwritten: a usage error"
     );
 }
 

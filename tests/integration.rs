@@ -8,6 +8,7 @@ mod cli;
 mod daemon;
 mod extract;
 mod ingest;
+mod operator;
 mod series;
 mod shutdown;
 mod tidy;

@@ -98,9 +98,10 @@ impl Header for ListUnsubscribePost {
 }
 
 fn invalid(key: &str, message: String, fix: &str) -> ConfigError {
-    ConfigError::Invalid {
-        file: "the config".into(),
-        message: format!("[{key}] {message}"),
+    ConfigError::Setting {
+        key: key.to_owned(),
+        origin: "the config".into(),
+        message,
         fix: fix.to_owned(),
     }
 }

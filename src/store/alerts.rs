@@ -355,6 +355,21 @@ impl Store {
         Ok(email)
     }
 
+    /// The current (not unsubscribed) subscriber with this address.
+    pub fn subscriber(&self, email: &str) -> anyhow::Result<Option<SubscriberRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers
+                     WHERE email = ?1 AND unsubscribed_at IS NULL"
+                ),
+                [email],
+                subscriber,
+            )
+            .optional()?)
+    }
+
     pub fn subscribers(&self) -> anyhow::Result<Vec<SubscriberRow>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE unsubscribed_at IS NULL ORDER BY email"
