@@ -611,7 +611,20 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     })?;
     let _lock = pass_lock(&settings)?;
-    let deps = deps(&settings, create_store(&settings)?)?;
+    let deps = Arc::new(deps(&settings, create_store(&settings)?)?);
+    // Emails queued by the web front (confirmations) are sent at once, not at the next pass.
+    let outbox = Arc::new(tokio::sync::Notify::new());
+    let _sender = {
+        let (deps, outbox) = (deps.clone(), outbox.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                outbox.notified().await;
+                if let Err(e) = pipeline::flush_outbox(&deps, Utc::now()).await {
+                    tracing::error!("sending queued email failed: {e:#}");
+                }
+            }
+        }))
+    };
     let _web = if settings.web.listen.is_empty() {
         None
     } else {
@@ -623,12 +636,17 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                 message: format!("cannot listen on {}: {e}", settings.web.listen),
                 fix: "use a free address and port, e.g. \"127.0.0.1:8080\", or \"\"".into(),
             })?;
-        tracing::info!(listen = %settings.web.listen, "serving unsubscribe and confirm links");
-        Some(AbortOnDrop(tokio::spawn(crate::web::serve(
-            listener,
-            deps.store.clone(),
-            deps.alerts.links.clone(),
-        ))))
+        tracing::info!(listen = %settings.web.listen, "serving the web front");
+        let web = Arc::new(crate::web::Web {
+            reads: crate::store::ReadPool::new(&settings.database.path)?,
+            writes: Mutex::new(open_store(&settings)?),
+            links: deps.alerts.links.clone(),
+            settings: settings.web.clone(),
+            stale_after_minutes: settings.schedule.stale_after_minutes,
+            public_base_url: deps.alerts.public_base_url.clone(),
+            outbox: outbox.clone(),
+        });
+        Some(AbortOnDrop(tokio::spawn(crate::web::serve(listener, web))))
     };
     tracing::info!(database = %settings.database.path.display(), "pqwatch running");
     daemon::sd_notify("READY=1\nSTATUS=polling on schedule");

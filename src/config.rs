@@ -26,9 +26,25 @@ pub struct Settings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebSettings {
-    /// Where `pqwatch run` serves the unsubscribe and confirm links, e.g. "127.0.0.1:8080"
-    /// behind a reverse proxy at [mail] public_base_url. Empty: not served.
+    /// Where `pqwatch run` serves the web front (pages, sign-up, the links in emails), e.g.
+    /// "127.0.0.1:8080" behind a reverse proxy at [mail] public_base_url. Empty: not served.
     pub listen: String,
+    /// A client must send a request's headers within this many seconds of connecting.
+    pub header_read_timeout_secs: u64,
+    /// A connection with no traffic for this many seconds is closed.
+    pub idle_timeout_secs: u64,
+    /// A request not answered within this many seconds gets 408.
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
+    /// The largest request body (a form) taken, in bytes.
+    pub max_body_bytes: usize,
+    /// Sign-ups never confirmed are deleted after this many days.
+    pub prune_unconfirmed_days: u32,
+    /// Sign-ups one IP address may make in an hour.
+    pub signups_per_ip_per_hour: u32,
+    /// Sign-ups (confirmation emails) for one address in a day.
+    pub signups_per_address_per_day: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -486,6 +502,59 @@ impl Settings {
             0..=86_400,
             "seconds before the first retry of a message (60 is the default; 0 retries at once)",
         )?;
+        let web = &self.web;
+        for (key, value, range, what) in [
+            (
+                "web.header_read_timeout_secs",
+                web.header_read_timeout_secs,
+                1..=3600,
+                "seconds a client has to send its request headers (10 is the default)",
+            ),
+            (
+                "web.idle_timeout_secs",
+                web.idle_timeout_secs,
+                1..=86_400,
+                "seconds an idle connection is kept (30 is the default)",
+            ),
+            (
+                "web.request_timeout_secs",
+                web.request_timeout_secs,
+                1..=3600,
+                "seconds a request may take (15 is the default)",
+            ),
+            (
+                "web.max_connections",
+                web.max_connections as u64,
+                1..=1_000_000,
+                "connections served at once (4096 is the default)",
+            ),
+            (
+                "web.max_body_bytes",
+                web.max_body_bytes as u64,
+                1024..=10 << 20,
+                "the largest request body in bytes (16384 is the default)",
+            ),
+            (
+                "web.prune_unconfirmed_days",
+                web.prune_unconfirmed_days.into(),
+                1..=3650,
+                "days an unconfirmed sign-up is kept (7 is the default)",
+            ),
+            (
+                "web.signups_per_ip_per_hour",
+                web.signups_per_ip_per_hour.into(),
+                1..=1_000_000,
+                "sign-ups per IP address per hour (10 is the default)",
+            ),
+            (
+                "web.signups_per_address_per_day",
+                web.signups_per_address_per_day.into(),
+                1..=1000,
+                "confirmation emails per address per day (3 is the default)",
+            ),
+        ] {
+            in_range(origins, key, value, range, what)?;
+        }
         in_range(
             origins,
             "schedule.stale_after_minutes",

@@ -12,7 +12,7 @@
 //! - [`daemon`]: when passes run (cron in UK time) and shutdown.
 //! - [`progress`]: how a long pass shows its progress.
 //! - [`links`]: signing and checking the unsubscribe and confirm links (pure).
-//! - [`web`]: the unsubscribe and confirm links of emails.
+//! - [`web`]: the web front (pages, sign-up, the links in emails, `/healthz`), on axum.
 //! - [`cli`] and [`app`]: the command line and what each command does.
 
 pub mod app;

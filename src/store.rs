@@ -23,8 +23,10 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 mod alerts;
+mod read;
 mod statistics;
 pub use alerts::{AlertRow, DueAlert, SubscriberRow};
+pub use read::ReadPool;
 pub use statistics::{
     ChangeRow, Provenance, Recorder, SeriesDetail, SeriesSummary, SeriesValue, SourceRow,
     VersionRef,

@@ -12,3 +12,4 @@ mod operator;
 mod series;
 mod shutdown;
 mod tidy;
+mod web;

@@ -64,6 +64,10 @@ pub async fn compile_digests(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<
 /// message; a 4xx or a dropped connection is retried later with backoff; a 5xx for one address
 /// fails that alert and the rest go on.
 pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<OutboxReport> {
+    // One flush at a time in a process (a pass's and the web front's sign-up email): two
+    // would pick up the same due alert and send it twice.
+    static FLUSHING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = FLUSHING.lock().await;
     let mut report = OutboxReport::default();
     let mut tried = HashSet::new();
     // Set when the relay itself fails (unreachable, silent, login refused): the sends in

@@ -6,6 +6,7 @@
 pub mod fake_api;
 pub mod smtp;
 pub mod traffic;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

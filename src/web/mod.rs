@@ -1,0 +1,162 @@
+//! The web front, served by `pqwatch run` when [web] listen is set: pages to browse answers and
+//! statistics, sign-up and the manage, confirm and unsubscribe links of emails, an Atom feed and
+//! `/healthz`. axum routes ([`routes`]), askama templates (`templates/`, escaped by the engine),
+//! a stylesheet served as a file (`assets/`, so the CSP forbids inline script and style), and
+//! [`server`]'s connection limits. Pages read through read-only connections of their own
+//! ([`ReadPool`]), never the pass's connection; the few writes (sign-up, confirm, manage,
+//! unsubscribe) use the web's own connection.
+
+pub mod routes;
+pub mod server;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::WebSettings;
+use crate::links::LinkSigner;
+use crate::store::{ReadPool, Store};
+
+pub use server::Limits;
+
+/// The Content-Security-Policy of every response: no script at all, styles and images only
+/// from this site, forms only to this site, never framed.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// What the handlers share.
+pub struct Web {
+    /// Read-only connections for pages.
+    pub reads: ReadPool,
+    /// The web's own connection for its few writes.
+    pub writes: Mutex<Store>,
+    pub links: LinkSigner,
+    pub settings: WebSettings,
+    /// `[schedule] stale_after_minutes`, for `/healthz`.
+    pub stale_after_minutes: u64,
+    /// `[mail] public_base_url` without a trailing slash (may be empty).
+    pub public_base_url: String,
+    /// Woken when a write queued an email, so the daemon sends it now, not at the next pass.
+    pub outbox: Arc<tokio::sync::Notify>,
+}
+
+pub type AppState = Arc<Web>;
+
+impl Web {
+    /// Runs `f` on a read-only connection, off the async executor.
+    pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, PageError>
+    where
+        F: FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || me.reads.read(f)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(PageError::Internal(format!("{e:#}"))),
+            Err(e) => Err(PageError::Internal(e.to_string())),
+        }
+    }
+
+    /// Runs `f` on the web's write connection, off the async executor.
+    pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, PageError>
+    where
+        F: FnOnce(&mut Store) -> anyhow::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let me = self.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut s = me
+                .writes
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the web's store lock was poisoned"))?;
+            f(&mut s)
+        })
+        .await;
+        match done {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(PageError::Internal(format!("{e:#}"))),
+            Err(e) => Err(PageError::Internal(e.to_string())),
+        }
+    }
+}
+
+/// A request that cannot be answered with its page.
+#[derive(Debug)]
+pub enum PageError {
+    NotFound,
+    Internal(String),
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::NotFound => routes::message(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no page at this address.",
+            ),
+            PageError::Internal(e) => {
+                tracing::error!("web request failed: {e}");
+                routes::message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Please try again later.",
+                )
+            }
+        }
+    }
+}
+
+/// The whole web front: routes, then (outermost first) tracing, the security headers, the
+/// compression, the body limit and the request timeout.
+pub fn router(state: AppState) -> Router {
+    let s = &state.settings;
+    let body_limit = s.max_body_bytes;
+    let timeout = Duration::from_secs(s.request_timeout_secs);
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
+    routes::routes()
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http())
+                .layer(set(header::CONTENT_SECURITY_POLICY, CSP))
+                .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .layer(set(header::REFERRER_POLICY, "no-referrer"))
+                .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ))
+                .layer(CompressionLayer::new())
+                .layer(RequestBodyLimitLayer::new(body_limit))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    timeout,
+                )),
+        )
+}
+
+/// Serves the web front on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) {
+    let s = &state.settings;
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+        max_connections: s.max_connections,
+        max_header_bytes: 16 * 1024,
+    };
+    server::serve(listener, router(state), limits).await
+}

@@ -1,0 +1,262 @@
+//! The web front: handler tests against a store filled from the real corpus, and the real
+//! binary's connection limits and timeouts over loopback.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::Utc;
+
+use crate::support::web::{get, post_form, send, web_state};
+use crate::support::{pqwatch, settings};
+
+fn assert_safe_headers(r: &crate::support::web::Reply, what: &str) {
+    let h = |n: &str| {
+        r.headers
+            .get(n)
+            .unwrap_or_else(|| panic!("{what}: no {n}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let csp = h("content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(h("referrer-policy"), "no-referrer", "{what}");
+}
+
+#[tokio::test]
+async fn healthz_is_503_until_a_successful_poll_and_200_while_it_is_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings("http://127.0.0.1:9", dir.path());
+    let web = web_state(&s);
+    let r = get(&web, "/healthz").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    let j: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(j["healthy"], false);
+
+    let long_ago =
+        Utc::now() - chrono::Duration::minutes(s.schedule.stale_after_minutes as i64 + 5);
+    web.writes
+        .lock()
+        .unwrap()
+        .record_poll(long_ago, long_ago, "steady", true, "{}", None)
+        .unwrap();
+    assert_eq!(
+        get(&web, "/healthz").await.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "stale"
+    );
+
+    let now = Utc::now();
+    web.writes
+        .lock()
+        .unwrap()
+        .record_poll(now, now, "steady", true, "{}", None)
+        .unwrap();
+    let r = get(&web, "/healthz").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let j: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(j["healthy"], true);
+    assert_eq!(j["last_successful_poll_at"], now.to_rfc3339());
+    assert_eq!(
+        r.headers["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers_even_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = web_state(&settings("http://127.0.0.1:9", dir.path()));
+    for uri in [
+        "/healthz",
+        "/no/such/page",
+        "/confirm?t=00.11",
+        "/unsubscribe",
+        "/assets/style.css",
+    ] {
+        let r = get(&web, uri).await;
+        assert_safe_headers(&r, uri);
+    }
+    let r = post_form(&web, "/unsubscribe?t=ab.cd", &"x".repeat(100_000), &[]).await;
+    assert_safe_headers(&r, "an oversized POST");
+}
+
+#[tokio::test]
+async fn a_request_body_over_the_limit_is_refused_and_a_forged_link_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = web_state(&settings("http://127.0.0.1:9", dir.path()));
+    let big = "List-Unsubscribe=One-Click&x=".to_owned() + &"y".repeat(20_000);
+    let token = "0123456789abcdef0123456789abcdef";
+    let signed = web.links.sign(pqwatch::links::Action::Unsubscribe, token);
+    let r = post_form(&web, &format!("/unsubscribe?t={signed}"), &big, &[]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    for forged in [
+        format!("/unsubscribe?t={token}.{}", "0".repeat(64)),
+        format!("/confirm?t={signed}"),
+        format!("/unsubscribe?t={}", &signed[..signed.len() - 1]),
+    ] {
+        let r = post_form(&web, &forged, "List-Unsubscribe=One-Click", &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{forged}");
+        assert!(r.body.contains("Link not recognised"), "{forged}");
+        assert!(r.body.contains("nothing was changed"), "{forged}");
+    }
+    let r = get(&web, "/unsubscribe").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(
+        &web,
+        Request::delete("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// `pqwatch run` serving the web front on a free port, with short timeouts; never polls.
+fn serve(dir: &std::path::Path, extra: &[(&str, &str)]) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = pqwatch("http://127.0.0.1:9", dir, &["run"]);
+    cmd.env("PQWATCH_WEB_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PQWATCH_SCHEDULE_CRON", "0 0 0 1 1 *")
+        .env("PQWATCH_WEB_HEADER_READ_TIMEOUT_SECS", "2")
+        .env("PQWATCH_WEB_IDLE_TIMEOUT_SECS", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "the web front did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, addr)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// One GET on a fresh connection: the status line, or an error.
+fn fetch(addr: &str, path: &str, timeout: Duration) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(timeout))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out.lines().next().unwrap_or_default().to_owned())
+}
+
+/// Whether the server has closed `s` (EOF or reset) within `within`.
+fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 256];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+fn raise_open_file_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+#[test]
+fn two_thousand_idle_connections_neither_pin_the_server_nor_stay_open_past_the_timeouts() {
+    raise_open_file_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let (child, addr) = serve(dir.path(), &[]);
+    let mut idle: Vec<TcpStream> = (0..2000)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    // And one that sent a request, got its answer, and then went quiet (keep-alive).
+    let mut kept = TcpStream::connect(&addr).unwrap();
+    write!(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 64];
+    kept.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = kept.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 503"));
+
+    let started = Instant::now();
+    let status = fetch(&addr, "/healthz", Duration::from_secs(5)).unwrap();
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a real request waited {:?} behind 2,000 idle connections",
+        started.elapsed()
+    );
+
+    // Header-read timeout 2 s, idle timeout 3 s: every one is closed by the server soon after.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut still_open = 0;
+    for s in idle.iter_mut() {
+        if !closed_by_server(s, Duration::from_millis(1)) {
+            still_open += 1;
+        }
+    }
+    assert_eq!(
+        still_open, 0,
+        "idle connections still open after the timeouts"
+    );
+    assert!(
+        closed_by_server(&mut kept, Duration::from_secs(2)),
+        "an idle keep-alive connection stays open"
+    );
+    stop(child);
+}
+
+#[test]
+fn with_every_connection_slot_taken_a_new_client_waits_for_one_and_is_then_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, addr) = serve(dir.path(), &[("PQWATCH_WEB_MAX_CONNECTIONS", "20")]);
+    let _idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let status = fetch(&addr, "/healthz", Duration::from_secs(10)).unwrap();
+    let waited = started.elapsed();
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    assert!(
+        waited >= Duration::from_millis(1000) && waited < Duration::from_secs(5),
+        "served after {waited:?}: it should wait for the idle ones' 2 s header timeout, no longer"
+    );
+    stop(child);
+}
