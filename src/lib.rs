@@ -13,6 +13,7 @@
 //! - [`progress`]: how a long pass shows its progress.
 //! - [`links`]: signing and checking the unsubscribe and confirm links (pure).
 //! - [`web`]: the web front (pages, sign-up, the links in emails, `/healthz`), on axum.
+//! - [`export`]: a statistic's values as CSV (for the CLI and the web front).
 //! - [`cli`] and [`app`]: the command line and what each command does.
 
 pub mod app;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod diff;
+pub mod export;
 pub mod extract;
 pub mod fetch;
 pub mod links;

@@ -20,12 +20,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/migrations/003_alerts.sql"),
     include_str!("store/migrations/004_secrets.sql"),
     include_str!("store/migrations/008_backfill_coverage.sql"),
+    include_str!("store/migrations/009_web.sql"),
 ];
 
 mod alerts;
+mod pages;
 mod read;
 mod statistics;
 pub use alerts::{AlertRow, DueAlert, SubscriberRow};
+pub use pages::{AnswerChanges, FigureChange, StatisticsPage};
 pub use read::ReadPool;
 pub use statistics::{
     ChangeRow, Provenance, Recorder, SeriesDetail, SeriesSummary, SeriesValue, SourceRow,

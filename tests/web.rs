@@ -260,3 +260,248 @@ fn with_every_connection_slot_taken_a_new_client_waits_for_one_and_is_then_serve
     );
     stop(child);
 }
+
+mod pages {
+    use std::collections::BTreeMap;
+
+    use axum::http::StatusCode;
+
+    use crate::support::web::{corpus_web, get, HOSTILE};
+
+    /// The `data-*` attributes of every `<circle class="point…">` in a page's SVG.
+    fn points(html: &str, class: &str) -> Vec<BTreeMap<String, String>> {
+        html.split("<circle ")
+            .skip(1)
+            .filter(|c| c.starts_with(&format!("class=\"{class}")))
+            .map(|c| {
+                let tag = &c[..c.find('>').unwrap()];
+                tag.split("data-")
+                    .skip(1)
+                    .map(|kv| {
+                        let (k, v) = kv.split_once("=\"").unwrap();
+                        (k.to_owned(), v[..v.find('"').unwrap()].to_owned())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn pages_show_the_corpus_with_each_figure_traced_and_revisions_marked() {
+        let f = corpus_web().await;
+        let home = get(&f.web, "/").await;
+        assert_eq!(home.status, StatusCode::OK);
+        assert!(
+            home.body.contains("Prison Officers: Dismissal"),
+            "{}",
+            home.body
+        );
+        assert!(
+            home.body.contains("1 new figure and 1 revised figure in"),
+            "the home page says what changed"
+        );
+        let first = home.body.find("/answers/9\"").unwrap();
+        assert!(
+            first < home.body.find("/answers/8\"").unwrap(),
+            "newest first"
+        );
+
+        let (id, detail) = {
+            let store = f.deps.store.lock().unwrap();
+            let c = store.changes(None, None).unwrap();
+            let revised = c.iter().find(|c| c.change == "revised").unwrap();
+            let d = store.series_detail(revised.statistic_id).unwrap().unwrap();
+            (revised.statistic_id, d)
+        };
+        let page = get(&f.web, &format!("/statistics/{id}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        // Each period's latest numeric value is one point, with the value stored.
+        let mut latest: BTreeMap<String, f64> = BTreeMap::new();
+        for v in &detail.values {
+            if let (Some(x), Some(p)) = (v.value, v.period.clone()) {
+                latest.insert(p, x);
+            }
+        }
+        let drawn: BTreeMap<String, f64> = points(&page.body, "point")
+            .into_iter()
+            .map(|p| (p["period"].clone(), p["value"].parse().unwrap()))
+            .collect();
+        assert_eq!(drawn, latest);
+        let earlier = points(&page.body, "earlier");
+        assert_eq!(earlier.len(), 1, "one revised value");
+        assert_eq!(earlier[0]["value"], "21");
+        assert_eq!(latest[&earlier[0]["period"]], 23.0);
+        // Every value links to the official page of its answer.
+        for v in &detail.values {
+            let url = v.source.url.as_ref().unwrap();
+            assert!(page.body.contains(&format!("href=\"{url}\"")), "{url}");
+        }
+        assert!(page.body.contains("Edition history"));
+        assert!(page.body.contains(&format!("/statistics/{id}/export.csv")));
+
+        let answer = get(&f.web, "/answers/8").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(answer.body.contains("(was 21)"));
+        assert!(answer.body.contains("class=\"num changed-revised\">23<"));
+        assert!(answer.body.contains("class=\"num changed-new\">30<"));
+        assert!(answer.body.contains("Edward Argar"));
+
+        for missing in [
+            "/statistics/999999",
+            "/statistics/abc",
+            "/answers/424242",
+            "/answers/-1",
+        ] {
+            assert_eq!(
+                get(&f.web, missing).await.status,
+                StatusCode::NOT_FOUND,
+                "{missing}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_statistics_list_is_searched_by_words_filtered_by_keyword_and_paged() {
+        let f = corpus_web().await;
+        let all = f.deps.store.lock().unwrap().series_list().unwrap();
+        let page = get(&f.web, "/statistics").await;
+        assert!(
+            page.body.contains(&format!("{} statistics", all.len())),
+            "{}",
+            page.body
+        );
+        let dismissal = all
+            .iter()
+            .find(|s| s.title.to_lowercase().contains("dismiss"))
+            .unwrap();
+        let found = get(&f.web, "/statistics?q=DISMISS").await;
+        assert!(found
+            .body
+            .contains(&format!("/statistics/{}\"", dismissal.id)));
+        let n = all
+            .iter()
+            .filter(|s| s.title.to_lowercase().contains("dismiss"))
+            .count();
+        assert!(
+            found.body.contains(&format!("{n} statistic")),
+            "{}",
+            found.body
+        );
+        let none = get(&f.web, "/statistics?q=zzzz%25").await;
+        assert!(none.body.contains("0 statistics"));
+
+        let probation = get(&f.web, "/statistics?keyword=probation").await;
+        let drones = get(&f.web, "/statistics?keyword=prison&q=drone").await;
+        assert!(drones.body.contains("1 statistic;"), "{}", drones.body);
+        assert!(!probation
+            .body
+            .contains(&format!("/statistics/{}\"", dismissal.id)));
+
+        let listed = |b: &str| b.matches("<h2 class=\"h3\"><a href=\"/statistics/").count();
+        assert_eq!(listed(&page.body), all.len().min(25));
+        assert_eq!(page.body.contains("rel=\"next\""), all.len() > 25);
+        let second = get(&f.web, "/statistics?page=2").await;
+        assert!(second.body.contains("rel=\"prev\""));
+        assert_eq!(listed(&second.body), all.len().saturating_sub(25).min(25));
+    }
+
+    #[tokio::test]
+    async fn hostile_html_in_an_answer_is_escaped_in_every_page_and_feed() {
+        let f = corpus_web().await;
+        let stat = f
+            .deps
+            .store
+            .lock()
+            .unwrap()
+            .series_list()
+            .unwrap()
+            .into_iter()
+            .max_by_key(|s| s.id)
+            .unwrap();
+        for uri in [
+            "/".to_owned(),
+            "/statistics".into(),
+            "/statistics?q=drones".into(),
+            format!("/statistics/{}", stat.id),
+            format!("/statistics/{}/export.csv", stat.id),
+            "/answers/9".into(),
+            "/feeds/changes.atom".into(),
+            "/feeds/changes.atom?keyword=prison".into(),
+        ] {
+            let r = get(&f.web, &uri).await;
+            assert_eq!(r.status, StatusCode::OK, "{uri}");
+            for raw in ["<script", "<img", "onerror=alert(2)>"] {
+                assert!(
+                    !r.body.contains(raw) || uri.ends_with(".csv"),
+                    "{uri} has {raw} unescaped"
+                );
+            }
+            // The pages that show the answer's heading show it as text.
+            if uri == "/" || uri.starts_with("/answers") || uri.starts_with("/feeds") {
+                assert!(
+                    r.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+                        || r.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+                    "{uri} lost the text: {}",
+                    r.body
+                );
+            }
+        }
+        let _ = HOSTILE;
+    }
+
+    #[tokio::test]
+    async fn the_csv_download_is_byte_for_byte_what_series_export_prints() {
+        let f = corpus_web().await;
+        let ids: Vec<i64> = f
+            .deps
+            .store
+            .lock()
+            .unwrap()
+            .series_list()
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        for id in [ids[0], *ids.last().unwrap()] {
+            let web = get(&f.web, &format!("/statistics/{id}/export.csv")).await;
+            assert_eq!(web.status, StatusCode::OK);
+            assert!(web.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv"));
+            let mut cmd = crate::support::pqwatch(
+                "http://127.0.0.1:9",
+                f.dir.path(),
+                &["series", "export", &id.to_string(), "--csv"],
+            );
+            cmd.env("PQWATCH_DATABASE_PATH", &f.settings.database.path);
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(web.body, String::from_utf8(out.stdout).unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_atom_feed_filters_by_keyword() {
+        let f = corpus_web().await;
+        let all = get(&f.web, "/feeds/changes.atom").await;
+        assert_eq!(
+            all.headers["content-type"].to_str().unwrap(),
+            "application/atom+xml; charset=utf-8"
+        );
+        let entries = |b: &str| b.matches("<entry>").count();
+        assert!(entries(&all.body) >= 8, "{}", all.body);
+        let probation = get(&f.web, "/feeds/changes.atom?keyword=probation").await;
+        assert!(entries(&probation.body) >= 1);
+        assert!(entries(&probation.body) < entries(&all.body));
+        let none = get(&f.web, "/feeds/changes.atom?keyword=no-such-word").await;
+        assert_eq!(entries(&none.body), 0);
+        assert!(none
+            .body
+            .contains("<feed xmlns=\"http://www.w3.org/2005/Atom\">"));
+    }
+}

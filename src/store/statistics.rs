@@ -403,7 +403,7 @@ impl Store {
     }
 
     pub fn series_detail(&self, id: i64) -> anyhow::Result<Option<SeriesDetail>> {
-        let Some(summary) = self.series_list()?.into_iter().find(|s| s.id == id) else {
+        let Some(summary) = self.series_summary(id)? else {
             return Ok(None);
         };
         let dims: String = self.conn.query_row(

@@ -6,6 +6,7 @@
 //! ([`ReadPool`]), never the pass's connection; the few writes (sign-up, confirm, manage,
 //! unsubscribe) use the web's own connection.
 
+pub mod chart;
 pub mod routes;
 pub mod server;
 
@@ -42,6 +43,8 @@ pub struct Web {
     pub writes: Mutex<Store>,
     pub links: LinkSigner,
     pub settings: WebSettings,
+    /// The watch list's keywords: the sign-up form's and the statistics filter's choices.
+    pub keywords: Vec<String>,
     /// `[schedule] stale_after_minutes`, for `/healthz`.
     pub stale_after_minutes: u64,
     /// `[mail] public_base_url` without a trailing slash (may be empty).

@@ -124,6 +124,7 @@ pub fn web_state(settings: &Settings) -> Arc<Web> {
         writes: Mutex::new(writes),
         links,
         settings: settings.web.clone(),
+        keywords: settings.watch.keywords.clone(),
         stale_after_minutes: settings.schedule.stale_after_minutes,
         public_base_url: "https://pqwatch.test".into(),
         outbox: Arc::new(tokio::sync::Notify::new()),

@@ -1,8 +1,10 @@
 //! The web front's routes and what they share: rendering a template into a response, the plain
 //! message page, the stylesheet, and the 404 fallback.
 
+pub mod feed;
 pub mod health;
 pub mod links;
+pub mod pages;
 
 use askama::Template;
 use axum::http::{header, StatusCode};
@@ -15,6 +17,12 @@ use super::AppState;
 /// Every route of the web front.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(pages::home))
+        .route("/statistics", get(pages::statistics))
+        .route("/statistics/{id}", get(pages::statistic))
+        .route("/statistics/{id}/export.csv", get(pages::statistic_csv))
+        .route("/answers/{id}", get(pages::answer))
+        .route("/feeds/changes.atom", get(feed::changes))
         .route("/healthz", get(health::healthz))
         .route("/confirm", get(links::confirm_page).post(links::confirm))
         .route(
