@@ -345,6 +345,7 @@ fn describe_subscriber(s: &crate::store::SubscriberRow) -> String {
         s.keywords.join(", "),
         match s.frequency {
             subs::Frequency::Daily => "daily",
+            subs::Frequency::Weekly => "weekly (Mondays)",
             subs::Frequency::Instant => "instant (no digest)",
         },
         list(s.bodies.iter().map(|b| b.to_string()).collect(), "all"),
@@ -641,6 +642,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             reads: crate::store::ReadPool::new(&settings.database.path)?,
             writes: Mutex::new(open_store(&settings)?),
             links: deps.alerts.links.clone(),
+            alerts: deps.alerts.clone(),
+            signups_by_ip: Default::default(),
             settings: settings.web.clone(),
             keywords: settings.watch.keywords.clone(),
             stale_after_minutes: settings.schedule.stale_after_minutes,

@@ -45,9 +45,9 @@ pub enum Command {
         /// for a new subscriber).
         #[arg(long)]
         keywords: Option<String>,
-        /// "daily" for one digest a day at [mail] digest_hour; "instant" for an email per answer
-        /// (the default for a new subscriber).
-        #[arg(long, value_name = "daily|instant")]
+        /// "daily" for one digest a day at [mail] digest_hour, "weekly" for one on Mondays at
+        /// that hour; "instant" for an email per answer (the default for a new subscriber).
+        #[arg(long, value_name = "daily|weekly|instant")]
         digest: Option<String>,
         /// Only answers from these answering bodies (API ids, comma-separated; MoJ is 54);
         /// "" for all.

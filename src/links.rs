@@ -10,6 +10,10 @@ use ring::hmac;
 pub enum Action {
     Unsubscribe,
     Confirm,
+    /// The manage page: change what one follows, or leave.
+    Manage,
+    /// A web form's anti-forgery field, signed over its cookie (no page has this path).
+    Form,
 }
 
 impl Action {
@@ -18,12 +22,14 @@ impl Action {
         match self {
             Action::Unsubscribe => "unsubscribe",
             Action::Confirm => "confirm",
+            Action::Manage => "manage",
+            Action::Form => "form",
         }
     }
 
     /// The action served at `path`, if any.
     pub fn from_path(path: &str) -> Option<Action> {
-        [Action::Unsubscribe, Action::Confirm]
+        [Action::Unsubscribe, Action::Confirm, Action::Manage]
             .into_iter()
             .find(|a| path.strip_prefix('/') == Some(a.name()))
     }

@@ -26,10 +26,12 @@ const MIGRATIONS: &[&str] = &[
 mod alerts;
 mod pages;
 mod read;
+mod signups;
 mod statistics;
 pub use alerts::{AlertRow, DueAlert, SubscriberRow};
 pub use pages::{AnswerChanges, FigureChange, StatisticsPage};
 pub use read::ReadPool;
+pub use signups::AddressStatus;
 pub use statistics::{
     ChangeRow, Provenance, Recorder, SeriesDetail, SeriesSummary, SeriesValue, SourceRow,
     VersionRef,

@@ -9,6 +9,8 @@ use serde::Serialize;
 pub enum Frequency {
     Instant,
     Daily,
+    /// One digest a week, on Mondays at `[mail] digest_hour`.
+    Weekly,
 }
 
 impl Frequency {
@@ -16,6 +18,7 @@ impl Frequency {
         match self {
             Frequency::Instant => "instant",
             Frequency::Daily => "daily",
+            Frequency::Weekly => "weekly",
         }
     }
 
@@ -23,8 +26,9 @@ impl Frequency {
         match s.trim().to_ascii_lowercase().as_str() {
             "" | "instant" | "none" => Ok(Frequency::Instant),
             "daily" => Ok(Frequency::Daily),
+            "weekly" => Ok(Frequency::Weekly),
             other => Err(format!(
-                "digest {other:?} is not known: use \"daily\", or leave it out for instant alerts"
+                "digest {other:?} is not known: use \"daily\" or \"weekly\", or leave it out for instant alerts"
             )),
         }
     }
@@ -356,7 +360,7 @@ mod tests {
                    ok@union.org.uk,Ops,\"drones, assaults on staff\",daily\n\
                    broken,Someone,prison,\n\
                    two@union.org.uk,Two,,\n\
-                   three@union.org.uk,\"Multi\nline\",parole,weekly\n";
+                   three@union.org.uk,\"Multi\nline\",parole,hourly\n";
         let errs = parse_csv(csv).unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
         assert!(errs[0].starts_with("line 3:"), "{errs:?}");

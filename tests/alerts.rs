@@ -487,7 +487,7 @@ fn bad_subscriber_input_is_refused_with_the_line_or_flag_named() {
             "--keywords",
             "x",
             "--digest",
-            "weekly",
+            "hourly",
         ],
     )
     .output()

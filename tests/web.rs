@@ -505,3 +505,288 @@ mod pages {
             .contains("<feed xmlns=\"http://www.w3.org/2005/Atom\">"));
     }
 }
+
+mod signup {
+    use axum::http::StatusCode;
+    use chrono::Utc;
+    use pqwatch::links::Action;
+
+    use crate::support::settings;
+    use crate::support::web::{get, post_form, web_state, Reply};
+
+    /// The cookie and signed field a browser would get from the form page.
+    async fn form(web: &std::sync::Arc<pqwatch::web::Web>) -> (String, String) {
+        let r = get(web, "/subscribe").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let cookie = r.headers["set-cookie"].to_str().unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let field = r.body.split("name=\"csrf\" value=\"").nth(1).unwrap();
+        (cookie, field[..field.find('"').unwrap()].to_owned())
+    }
+
+    async fn sign_up(
+        web: &std::sync::Arc<pqwatch::web::Web>,
+        (cookie, csrf): &(String, String),
+        body: &str,
+        ip: &str,
+    ) -> Reply {
+        post_form(
+            web,
+            "/subscribe",
+            &format!("{body}&csrf={csrf}"),
+            &[("cookie", cookie), ("x-forwarded-for", ip)],
+        )
+        .await
+    }
+
+    fn confirmations(web: &pqwatch::web::Web) -> Vec<String> {
+        web.writes
+            .lock()
+            .unwrap()
+            .alerts(false)
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.kind == "confirmation")
+            .map(|a| a.message_id)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_sign_up_is_double_opt_in_and_signing_up_again_neither_duplicates_nor_reveals() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = web_state(&settings("http://127.0.0.1:9", dir.path()));
+        let f = form(&web).await;
+        let first = sign_up(
+            &web,
+            &f,
+            "email=Rep%40Union.test&keywords=drones%2C+assaults+on+staff&frequency=weekly",
+            "10.0.0.1",
+        )
+        .await;
+        assert_eq!(first.status, StatusCode::OK);
+        assert!(first.body.contains("Check your email"));
+        let subs = web.writes.lock().unwrap().subscribers().unwrap();
+        assert_eq!(subs.len(), 1);
+        let s = &subs[0];
+        assert_eq!((s.email.as_str(), s.confirmed), ("Rep@union.test", false));
+        assert_eq!(s.keywords, ["drones", "assaults on staff"]);
+        assert_eq!(s.frequency.as_str(), "weekly");
+        assert_eq!(confirmations(&web).len(), 1);
+
+        // Again, unconfirmed: one subscriber, a fresh confirmation, the same page.
+        let again = sign_up(
+            &web,
+            &f,
+            "email=Rep%40union.test&keywords=drones&frequency=daily",
+            "10.0.0.1",
+        )
+        .await;
+        assert_eq!(
+            again.body,
+            first.body.replace("Rep@Union.test", "Rep@union.test")
+        );
+        assert_eq!(web.writes.lock().unwrap().subscribers().unwrap().len(), 1);
+        assert_eq!(confirmations(&web).len(), 2);
+
+        // Confirm by the link; a second click says so and changes nothing.
+        let token = web.writes.lock().unwrap().subscribers().unwrap()[0]
+            .token
+            .clone();
+        let link = format!("/confirm?t={}", web.links.sign(Action::Confirm, &token));
+        let done = post_form(&web, &link, "", &[]).await;
+        assert!(done.body.contains("<h1>Confirmed</h1>"), "{}", done.body);
+        let twice = post_form(&web, &link, "", &[]).await;
+        assert_eq!(twice.status, StatusCode::OK);
+        assert!(twice.body.contains("Already confirmed"));
+
+        // A confirmed address signed up by someone else: same page, nothing sent or changed.
+        let stranger = sign_up(
+            &web,
+            &f,
+            "email=Rep%40union.test&keywords=cats&frequency=instant",
+            "10.0.0.2",
+        )
+        .await;
+        assert!(stranger.body.contains("Check your email"));
+        let s = &web.writes.lock().unwrap().subscribers().unwrap()[0];
+        assert!(s.confirmed);
+        assert_eq!(s.keywords, ["drones"]);
+        assert_eq!(confirmations(&web).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn forged_forms_bots_and_floods_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = web_state(&settings("http://127.0.0.1:9", dir.path()));
+        let f = form(&web).await;
+        let body = "email=a%40b.test&keywords=drones&frequency=instant";
+        // No field, a field from another cookie, a cross-site post.
+        let other = form(&web).await;
+        for (cookie, csrf, extra) in [
+            (f.0.clone(), String::new(), None),
+            (f.0.clone(), other.1.clone(), None),
+            (
+                f.0.clone(),
+                f.1.clone(),
+                Some(("origin", "https://evil.example")),
+            ),
+            (
+                f.0.clone(),
+                f.1.clone(),
+                Some(("sec-fetch-site", "cross-site")),
+            ),
+        ] {
+            let mut headers = vec![("cookie", cookie.as_str())];
+            headers.extend(extra);
+            let r = post_form(&web, "/subscribe", &format!("{body}&csrf={csrf}"), &headers).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{headers:?}");
+        }
+        // The honeypot: the same page as a person gets, and nothing stored.
+        let bot = sign_up(
+            &web,
+            &f,
+            &format!("{body}&website=http%3A%2F%2Fspam"),
+            "10.0.0.9",
+        )
+        .await;
+        assert!(bot.body.contains("Check your email"));
+        assert!(web.writes.lock().unwrap().subscribers().unwrap().is_empty());
+
+        // Bad input is named, and the form keeps what was typed.
+        let bad = sign_up(
+            &web,
+            &f,
+            "email=not-an-address&keywords=&frequency=hourly",
+            "10.0.0.8",
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            bad.body.contains("Email address:")
+                && bad.body.contains("Subjects:")
+                && bad.body.contains("How often:")
+        );
+        assert!(bad.body.contains("value=\"not-an-address\""));
+
+        // Per address: 3 confirmation emails a day, then the same page and no email.
+        for i in 0..5 {
+            let r = sign_up(&web, &f, body, &format!("10.1.0.{i}")).await;
+            assert!(r.body.contains("Check your email"));
+        }
+        assert_eq!(confirmations(&web).len(), 3);
+        // Per IP: 10 an hour (the bad and bot posts above were from other addresses).
+        let mut statuses = Vec::new();
+        for i in 0..12 {
+            let r = sign_up(
+                &web,
+                &f,
+                &format!("email=x{i}%40b.test&keywords=drones"),
+                "10.2.0.1",
+            )
+            .await;
+            statuses.push(r.status.as_u16());
+        }
+        assert_eq!(statuses[..10], [200; 10]);
+        assert_eq!(statuses[10..], [429, 429]);
+        assert_eq!(web.writes.lock().unwrap().subscribers().unwrap().len(), 11);
+    }
+
+    #[tokio::test]
+    async fn the_manage_link_changes_keywords_and_frequency_and_a_forged_one_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = web_state(&settings("http://127.0.0.1:9", dir.path()));
+        let f = form(&web).await;
+        sign_up(
+            &web,
+            &f,
+            "email=rep%40union.test&keywords=drones&frequency=instant",
+            "10.0.0.1",
+        )
+        .await;
+        let token = web.writes.lock().unwrap().subscribers().unwrap()[0]
+            .token
+            .clone();
+        let link = format!("/manage?t={}", web.links.sign(Action::Manage, &token));
+        let page = get(&web, &link).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("rep@union.test") && page.body.contains("value=\"drones\""));
+        let saved = post_form(
+            &web,
+            &link,
+            &format!(
+                "keywords=parole%2C+licence+recall&frequency=daily&csrf={}",
+                f.1
+            ),
+            &[("cookie", &f.0)],
+        )
+        .await;
+        assert!(saved.body.contains("Saved."), "{}", saved.body);
+        let s = &web.writes.lock().unwrap().subscribers().unwrap()[0];
+        assert_eq!(s.keywords, ["parole", "licence recall"]);
+        assert_eq!(s.frequency.as_str(), "daily");
+
+        for forged in [
+            format!("/manage?t={}", web.links.sign(Action::Unsubscribe, &token)),
+            format!("/manage?t={token}.{}", "ab".repeat(32)),
+        ] {
+            let r = post_form(
+                &web,
+                &forged,
+                &format!("keywords=cats&csrf={}", f.1),
+                &[("cookie", &f.0)],
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            assert_eq!(get(&web, &forged).await.status, StatusCode::NOT_FOUND);
+        }
+        let no_csrf = post_form(
+            &web,
+            &link,
+            "keywords=cats&frequency=daily",
+            &[("cookie", &f.0)],
+        )
+        .await;
+        assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            web.writes.lock().unwrap().subscribers().unwrap()[0].keywords,
+            ["parole", "licence recall"]
+        );
+
+        // Leaving from the manage page: its unsubscribe form posts to the signed link.
+        let unsub = page.body.split("action=\"/unsubscribe?t=").nth(1).unwrap();
+        let unsub = format!("/unsubscribe?t={}", &unsub[..unsub.find('"').unwrap()]);
+        assert!(post_form(&web, &unsub, "", &[])
+            .await
+            .body
+            .contains("Unsubscribed"));
+        assert_eq!(
+            get(&web, &link).await.status,
+            StatusCode::NOT_FOUND,
+            "a spent manage link"
+        );
+    }
+
+    #[tokio::test]
+    async fn sign_ups_never_confirmed_are_pruned_after_the_configured_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = web_state(&settings("http://127.0.0.1:9", dir.path()));
+        let f = form(&web).await;
+        sign_up(&web, &f, "email=old%40b.test&keywords=drones", "10.0.0.1").await;
+        let mut store = web.writes.lock().unwrap();
+        assert_eq!(
+            store
+                .prune_unconfirmed(Utc::now() - chrono::Duration::days(7))
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .prune_unconfirmed(Utc::now() + chrono::Duration::seconds(1))
+                .unwrap(),
+            1
+        );
+        assert!(store.subscribers().unwrap().is_empty());
+        assert!(store.alerts(false).unwrap().is_empty());
+    }
+}

@@ -120,6 +120,8 @@ pub fn subject(a: &AnswerAlert) -> String {
 pub struct Unsubscribe<'a> {
     pub url: Option<&'a str>,
     pub mailto: &'a str,
+    /// The signed link to the manage page (change keywords or frequency, or leave).
+    pub manage: Option<&'a str>,
 }
 
 fn answer_text(a: &AnswerAlert, out: &mut String) {
@@ -292,6 +294,14 @@ fn footer(u: &Unsubscribe<'_>, text: &mut String, html: &mut String) {
             );
         }
     }
+    if let Some(m) = u.manage {
+        let _ = writeln!(text, "Change what you follow or how often: {m}");
+        let _ = write!(
+            html,
+            " <a href=\"{}\">Change what you follow or how often</a>",
+            esc(m)
+        );
+    }
     html.push_str("</small></p>");
 }
 
@@ -433,6 +443,7 @@ mod tests {
             &Unsubscribe {
                 url: None,
                 mailto: "u@x.org",
+                manage: None,
             },
         );
         assert!(!r.html.contains("<script>"));
@@ -450,6 +461,7 @@ mod tests {
             &Unsubscribe {
                 url: Some("https://pq.example.org/unsubscribe?t=abc"),
                 mailto: "u@x.org",
+                manage: Some("https://pq.example.org/manage?t=abc.<x>"),
             },
         );
         assert!(r
@@ -463,6 +475,12 @@ mod tests {
             .text
             .contains("Unsubscribe: https://pq.example.org/unsubscribe?t=abc"));
         assert!(r.html.contains("background:#ffe066"));
+        assert!(r.text.contains(
+            "Change what you follow or how often: https://pq.example.org/manage?t=abc.<x>"
+        ));
+        assert!(r
+            .html
+            .contains("href=\"https://pq.example.org/manage?t=abc.&lt;x&gt;\""));
     }
 
     #[test]
@@ -473,6 +491,7 @@ mod tests {
             &Unsubscribe {
                 url: None,
                 mailto: "u@x.org",
+                manage: None,
             },
         );
         assert_eq!(

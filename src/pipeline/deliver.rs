@@ -23,13 +23,17 @@ pub struct OutboxReport {
     pub failed: u64,
 }
 
-/// Queues today's digest for each daily subscriber with answers waiting, once their hour has come.
+/// Queues today's digest for each daily subscriber with answers waiting, once their hour has
+/// come; weekly subscribers get theirs on Mondays (UK) at that hour.
 pub async fn compile_digests(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<u64> {
     let uk = now.with_timezone(&chrono_tz::Europe::London);
     if chrono::Timelike::hour(&uk) < deps.alerts.digest_hour {
         return Ok(0);
     }
     let day = uk.date_naive().to_string();
+    let monday = chrono::Datelike::weekday(&uk) == chrono::Weekday::Mon;
+    let week = chrono::Datelike::iso_week(&uk);
+    let week = format!("{}-W{:02}", week.year(), week.week());
     let items = with_store(deps, |s| s.pending_digest_items()).await?;
     let mut by_sub: std::collections::BTreeMap<i64, (Vec<i64>, Vec<render::AnswerAlert>)> =
         Default::default();
@@ -44,16 +48,35 @@ pub async fn compile_digests(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<
         let Some(s) = subscribers.iter().find(|s| s.id == sub) else {
             continue;
         };
+        let weekly = s.frequency == crate::subscribers::Frequency::Weekly;
+        if weekly && !monday {
+            continue;
+        }
         let url = deps.alerts.unsubscribe_url(&s.token);
+        let manage = deps.alerts.manage_url(&s.token);
         let r = render::digest(
             &day,
             &answers,
             &render::Unsubscribe {
                 url: url.as_deref(),
                 mailto: &deps.alerts.mailto,
+                manage: manage.as_deref(),
             },
         );
-        let id = format!("pqwatch.d{sub}.{day}@{}", deps.alerts.id_host);
+        let r = if weekly {
+            render::Rendered {
+                subject: r.subject.replacen("Daily digest", "Weekly digest", 1),
+                text: r.text.replacen("daily digest", "weekly digest", 1),
+                html: r.html.replacen("daily digest", "weekly digest", 1),
+            }
+        } else {
+            r
+        };
+        let id = if weekly {
+            format!("pqwatch.w{sub}.{week}@{}", deps.alerts.id_host)
+        } else {
+            format!("pqwatch.d{sub}.{day}@{}", deps.alerts.id_host)
+        };
         with_store(deps, move |st| st.queue_digest(sub, &items, &id, &r, now)).await?;
         queued += 1;
     }

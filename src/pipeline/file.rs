@@ -251,11 +251,13 @@ fn queue_alerts(
         match s.frequency {
             Frequency::Instant => {
                 let url = settings.unsubscribe_url(&s.token);
+                let manage = settings.manage_url(&s.token);
                 let r = render::alert(
                     &content,
                     &render::Unsubscribe {
                         url: url.as_deref(),
                         mailto: &settings.mailto,
+                        manage: manage.as_deref(),
                     },
                 );
                 let id = format!(
@@ -266,7 +268,7 @@ fn queue_alerts(
                     queued += 1;
                 }
             }
-            Frequency::Daily => {
+            Frequency::Daily | Frequency::Weekly => {
                 rec.queue_digest_item(
                     s.id,
                     version.version_id,

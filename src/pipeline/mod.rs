@@ -113,6 +113,12 @@ impl AlertSettings {
         self.link(Action::Unsubscribe, token)
     }
 
+    /// The signed link to the manage page (change keywords, frequency, or leave), if there is a
+    /// public base URL.
+    pub fn manage_url(&self, token: &str) -> Option<String> {
+        self.link(Action::Manage, token)
+    }
+
     /// The signed confirmation link, if there is a public base URL.
     pub fn confirm_url(&self, token: &str) -> Option<String> {
         self.link(Action::Confirm, token)

@@ -72,10 +72,10 @@ fn subscriber(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriberRow> {
         keywords: serde_json::from_str(&json(3)?).unwrap_or_default(),
         bodies: serde_json::from_str(&json(4)?).unwrap_or_default(),
         houses: serde_json::from_str(&json(5)?).unwrap_or_default(),
-        frequency: if r.get::<_, String>(6)? == "daily" {
-            Frequency::Daily
-        } else {
-            Frequency::Instant
+        frequency: match r.get::<_, String>(6)?.as_str() {
+            "daily" => Frequency::Daily,
+            "weekly" => Frequency::Weekly,
+            _ => Frequency::Instant,
         },
         include_no_figures: r.get(7)?,
         confirmed: confirmed_at.is_some(),

@@ -7,6 +7,7 @@
 //! unsubscribe) use the web's own connection.
 
 pub mod chart;
+pub mod limiter;
 pub mod routes;
 pub mod server;
 
@@ -26,6 +27,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::WebSettings;
 use crate::links::LinkSigner;
+use crate::pipeline::AlertSettings;
 use crate::store::{ReadPool, Store};
 
 pub use server::Limits;
@@ -42,6 +44,8 @@ pub struct Web {
     /// The web's own connection for its few writes.
     pub writes: Mutex<Store>,
     pub links: LinkSigner,
+    /// Signed links, Message-IDs and the mailto address for the emails the web queues.
+    pub alerts: AlertSettings,
     pub settings: WebSettings,
     /// The watch list's keywords: the sign-up form's and the statistics filter's choices.
     pub keywords: Vec<String>,
@@ -51,6 +55,8 @@ pub struct Web {
     pub public_base_url: String,
     /// Woken when a write queued an email, so the daemon sends it now, not at the next pass.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// Sign-ups per IP address in the last hour.
+    pub signups_by_ip: limiter::RateLimiter,
 }
 
 pub type AppState = Arc<Web>;
@@ -152,8 +158,31 @@ pub fn router(state: AppState) -> Router {
         )
 }
 
+/// 128 random bits from the operating system, hex.
+pub fn random_hex() -> anyhow::Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// Deletes sign-ups never confirmed, now and every hour.
+async fn prune_unconfirmed(state: AppState) {
+    let days = i64::from(state.settings.prune_unconfirmed_days);
+    loop {
+        let before = chrono::Utc::now() - chrono::Duration::days(days);
+        match state.write(move |s| s.prune_unconfirmed(before)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "deleted sign-ups never confirmed"),
+            Err(e) => tracing::warn!("pruning unconfirmed sign-ups failed: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
 /// Serves the web front on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) {
+    let pruner = tokio::spawn(prune_unconfirmed(state.clone()));
+    let _stop_pruner = scopeguard(pruner);
     let s = &state.settings;
     let limits = Limits {
         header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
@@ -162,4 +191,17 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) {
         max_header_bytes: 16 * 1024,
     };
     server::serve(listener, router(state), limits).await
+}
+
+/// Aborts a task when dropped (the serving task is aborted to stop the web front).
+struct AbortGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn scopeguard(h: tokio::task::JoinHandle<()>) -> AbortGuard {
+    AbortGuard(h)
 }

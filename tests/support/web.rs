@@ -119,9 +119,13 @@ pub fn web_state(settings: &Settings) -> Arc<Web> {
     let path = &settings.database.path;
     let mut writes = Store::open(path).unwrap();
     let links = pqwatch::app::link_signer(&mut writes).unwrap();
+    let mut mail = settings.mail.clone();
+    mail.public_base_url = "https://pqwatch.test".into();
     Arc::new(Web {
         reads: ReadPool::new(path).unwrap(),
         writes: Mutex::new(writes),
+        alerts: pqwatch::pipeline::AlertSettings::from_mail(&mail, links.clone()),
+        signups_by_ip: Default::default(),
         links,
         settings: settings.web.clone(),
         keywords: settings.watch.keywords.clone(),

@@ -111,15 +111,25 @@ pub async fn confirm(
         Err(r) => return Ok(r.into_response()),
     };
     let done = web
-        .write(move |s| s.confirm_token(&token, Utc::now()))
+        .write(move |s| {
+            if s.token_confirmed(&token)? == Some(true) {
+                return Ok(Err(()));
+            }
+            Ok(Ok(s.confirm_token(&token, Utc::now())?))
+        })
         .await?;
     Ok(match done {
-        Some(email) => message(
+        Err(()) => message(
+            StatusCode::OK,
+            "Already confirmed",
+            "This address is already confirmed and gets pqwatch alerts; nothing was changed.",
+        ),
+        Ok(Some(email)) => message(
             StatusCode::OK,
             "Confirmed",
             &format!("{email} will now get pqwatch alerts."),
         ),
-        None => not_recognised(),
+        Ok(None) => not_recognised(),
     })
 }
 

@@ -2,9 +2,11 @@
 //! message page, the stylesheet, and the 404 fallback.
 
 pub mod feed;
+pub mod forms;
 pub mod health;
 pub mod links;
 pub mod pages;
+pub mod subscribe;
 
 use askama::Template;
 use axum::http::{header, StatusCode};
@@ -23,6 +25,14 @@ pub fn routes() -> Router<AppState> {
         .route("/statistics/{id}/export.csv", get(pages::statistic_csv))
         .route("/answers/{id}", get(pages::answer))
         .route("/feeds/changes.atom", get(feed::changes))
+        .route(
+            "/subscribe",
+            get(subscribe::subscribe_page).post(subscribe::subscribe),
+        )
+        .route(
+            "/manage",
+            get(subscribe::manage_page).post(subscribe::manage),
+        )
         .route("/healthz", get(health::healthz))
         .route("/confirm", get(links::confirm_page).post(links::confirm))
         .route(
