@@ -584,6 +584,11 @@ async fn pass(deps: &Deps, mode: Mode) -> anyhow::Result<PassReport> {
             alerts_failed = r.alerts_failed,
             pages_failed = r.pages_failed,
             requests = r.requests,
+            list_requests = r.list_requests,
+            detail_requests = r.detail_requests,
+            skipped_by_prefilter = r.skipped_by_prefilter,
+            answers_kept = r.answers_kept,
+            requests_per_sec = format!("{:.1}", r.requests_per_sec),
             duration_ms = r.duration_ms,
             "poll finished"
         );

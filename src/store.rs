@@ -232,13 +232,8 @@ impl Store {
     pub fn is_stored(&self, kind: DocKind, api_id: i64) -> anyhow::Result<bool> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT 1 FROM documents WHERE kind = ?1 AND api_id = ?2",
-                params![kind.as_str(), api_id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+            .prepare_cached("SELECT 1 FROM documents WHERE kind = ?1 AND api_id = ?2")?
+            .exists(params![kind.as_str(), api_id])?)
     }
 
     pub fn cursor(&self, kind: DocKind) -> anyhow::Result<Option<NaiveDate>> {
@@ -325,13 +320,10 @@ impl Store {
         kind: DocKind,
         api_ids: &[i64],
     ) -> anyhow::Result<std::collections::HashSet<i64>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT 1 FROM documents WHERE kind = ?1 AND api_id = ?2")?;
         let mut out = std::collections::HashSet::new();
-        for id in api_ids {
-            if stmt.exists(params![kind.as_str(), id])? {
-                out.insert(*id);
+        for &id in api_ids {
+            if self.is_stored(kind, id)? {
+                out.insert(id);
             }
         }
         Ok(out)
