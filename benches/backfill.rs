@@ -124,7 +124,10 @@ fn main() {
         beyond_list.len()
     );
 
-    for (name, every) in [("prefilter (shipped)", false), ("read every answer (before)", true)] {
+    for (name, every) in [
+        ("prefilter (shipped)", false),
+        ("read every answer (before)", true),
+    ] {
         let (c, ids) = backfill(&api, &from, &to, "100000", every);
         let missed = can_match.difference(&ids).count();
         let total = c.lists + c.details;
@@ -154,7 +157,12 @@ fn main() {
     let today = pqwatch::pipeline::uk_today(Utc::now());
     let day: Vec<_> = traffic::year(9, today, 60_000, 5_000_000)
         .into_iter()
-        .filter(|g| g.record["dateAnswered"].as_str().unwrap().starts_with(&today.to_string()))
+        .filter(|g| {
+            g.record["dateAnswered"]
+                .as_str()
+                .unwrap()
+                .starts_with(&today.to_string())
+        })
         .collect();
     let day_matchable = day
         .iter()
@@ -176,7 +184,11 @@ fn main() {
         .env("PQWATCH_API_PAGE_SIZE", "100")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reqs = api.requests();
     let details = reqs.iter().filter(|r| is_detail(r)).count();
     println!(
