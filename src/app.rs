@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use chrono::Utc;
 
 use crate::cli::{
-    AlertsCommand, AnswersCommand, Cli, Command, PollArgs, SeriesCommand, SubscribersCommand,
+    AlertsCommand, AnswersCommand, Cli, Command, MailCommand, PollArgs, SeriesCommand,
+    SubscribersCommand,
 };
 use crate::config::Settings;
 use crate::daemon::{self, Schedule};
@@ -57,10 +58,22 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 
 /// A pass that finished but left records held or pages failed (exit code 1).
 #[derive(Debug, thiserror::Error)]
-#[error("the pass did not store everything it listed ({held} records held, {pages} pages failed); they will be retried on the next pass")]
+#[error("the pass could not read {}; they are retried on the next pass. First: {}", [(*pages, "list page", "list pages"), (*held, "record", "records")].iter().filter(|(n, _, _)| *n > 0).map(|(n, a, b)| plural(*n, a, b)).collect::<Vec<_>>().join(" and "), first.as_deref().unwrap_or("-"))]
 pub struct IncompletePass {
     pub held: u64,
     pub pages: u64,
+    /// The first failure, saying what failed and what to check.
+    pub first: Option<String>,
+}
+
+/// A pass stopped by SIGTERM or SIGINT before it finished (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("stopped by a signal (SIGTERM or SIGINT) before the pass finished: what was stored is kept, and the rest is read on the next pass")]
+pub struct Interrupted;
+
+/// "1 subscriber", "2 subscribers".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Carries out the command. The config is loaded only by commands that need it, so
@@ -180,7 +193,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                         s.keywords.join(", ")
                     );
                 }
-                eprintln!("{} subscribers", list.len());
+                eprintln!("{}", plural(list.len() as u64, "subscriber", "subscribers"));
             }
             Ok(())
         }
@@ -199,7 +212,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 .map(|s| Ok((s, token()?)))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let n = create_store(&settings)?.import_subscribers(&with_tokens, Utc::now())?;
-            println!("imported {n} subscribers");
+            println!("imported {}", plural(n as u64, "subscriber", "subscribers"));
             Ok(())
         }
         Command::Alerts(AlertsCommand::List { pending, json }) => {
@@ -224,7 +237,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                             .unwrap_or_default()
                     );
                 }
-                eprintln!("{} alerts", list.len());
+                eprintln!("{}", plural(list.len() as u64, "alert", "alerts"));
             }
             Ok(())
         }
@@ -248,6 +261,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Series(cmd) => series(settings, cmd),
         Command::Changes { since, json } => changes(settings, since, json),
+        Command::Mail(MailCommand::Test { address }) => mail_test(&settings, &address).await,
         Command::Extract { .. } => unreachable!("handled above"),
     }
 }
@@ -358,6 +372,48 @@ fn describe_subscriber(s: &crate::store::SubscriberRow) -> String {
     )
 }
 
+/// `pqwatch mail test ADDRESS`: one message through the configured transport, and its answer.
+async fn mail_test(settings: &Settings, address: &str) -> anyhow::Result<()> {
+    let to = subs::parse_email(address).map_err(|e| UsageError(format!("ADDRESS: {e}")))?;
+    let mailer = Mailer::from_settings(&settings.mail)?;
+    let from_addr = settings
+        .mail
+        .from
+        .parse::<lettre::message::Mailbox>()
+        .map(|m| m.email)
+        .map_err(|e| UsageError(format!("[mail] from: {e}")))?;
+    let via = if settings.mail.smtp_url.is_empty() {
+        format!(
+            "no SMTP is configured ([mail] smtp_url is empty), so it is written as an .eml file to {}",
+            settings.mail.outbox_dir.display()
+        )
+    } else {
+        format!("through {}", settings.mail.smtp_url)
+    };
+    let message = crate::notify::mailer::Outgoing {
+        message_id: format!("pqwatch.test.{}@{}", token()?, from_addr.domain()),
+        to: to.clone(),
+        to_name: String::new(),
+        subject: "pqwatch test message".into(),
+        text: format!(
+            "This is a test message from pqwatch, sent {via}.\n\nIf you can read it, alerts can reach this address.\n"
+        ),
+        html: format!(
+            "<p>This is a test message from pqwatch, sent {}.</p><p>If you can read it, alerts can reach this address.</p>",
+            crate::notify::render::esc(&via)
+        ),
+        list_unsubscribe: format!("<mailto:{from_addr}>"),
+    };
+    println!("sending a test message to {to} {via}");
+    let answer = mailer
+        .send_reporting(&message)
+        .await
+        .map_err(|e| anyhow::anyhow!("the test message was not accepted: {e}; check [mail] smtp_url, smtp_username, the password and tls_ca_file"));
+    mailer.close_idle().await;
+    println!("{}", answer?);
+    Ok(())
+}
+
 /// `pqwatch extract FILE`: no config, database or network is touched.
 fn extract(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
     // Standard input and a file are one kind of input: unreadable or not UTF-8 is exit 2 either way.
@@ -422,10 +478,33 @@ impl Drop for AbortOnDrop {
 
 /// Another pqwatch holds the database's pass lock (exit code 1).
 #[derive(Debug, thiserror::Error)]
-#[error("another pqwatch is already polling {db} (it holds {lock}); stop it first (e.g. `systemctl stop pqwatch`) or wait for its pass to finish")]
+#[error("another pqwatch ({holder}) is already polling {db} (it holds {lock}); wait for it to finish, or stop it (`systemctl stop pqwatch` if it is the service)")]
 pub struct AlreadyRunning {
     pub db: String,
     pub lock: String,
+    /// "pid 1234: pqwatch poll --once", from the PID the holder wrote into the lock file.
+    pub holder: String,
+}
+
+/// Who holds a lock file: the PID written in it and, where /proc shows it, its command line.
+fn lock_holder(path: &std::path::Path) -> String {
+    let pid = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let Some(pid) = pid else {
+        return "process unknown".into();
+    };
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmd) if !cmd.is_empty() => {
+            let words: Vec<String> = cmd
+                .split(|b| *b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            format!("pid {pid}: {}", words.join(" "))
+        }
+        _ => format!("pid {pid}"),
+    }
 }
 
 /// Takes the database's pass lock: one `run` or `poll` at a time per database. Released when
@@ -443,16 +522,32 @@ fn pass_lock(settings: &Settings) -> anyhow::Result<std::fs::File> {
         .open(&path)
         .with_context(|| format!("opening the lock file {}", path.display()))?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => {
+            // The holder's PID, so that a refused command can name it.
+            let mut f = &file;
+            let _ = f.set_len(0);
+            let _ =
+                std::io::Write::write_all(&mut f, format!("{}\n", std::process::id()).as_bytes());
+            Ok(file)
+        }
         Err(std::fs::TryLockError::WouldBlock) => Err(AlreadyRunning {
             db: db.display().to_string(),
             lock: path.display().to_string(),
+            holder: lock_holder(&path),
         }
         .into()),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(anyhow::Error::from(e).context(format!("locking {}", path.display())))
         }
     }
+}
+
+/// A warning about `[api] user_agent`, said once by `run` and shown by `status`.
+fn user_agent_warning(settings: &Settings) -> Option<String> {
+    let ua = &settings.api.user_agent;
+    (!ua.contains('@') && !ua.contains("http")).then(|| {
+        "[api] user_agent has no contact: Parliament asks API users to give one; put an email address or web page in it".to_owned()
+    })
 }
 
 /// "config file F" or "the built-in defaults", for messages about a setting.
@@ -486,11 +581,6 @@ fn deps(settings: &Settings, mut store: Store) -> anyhow::Result<Deps> {
     let links = link_signer(&mut store)?;
     let stop = tokio_util::sync::CancellationToken::new();
     let client = Client::new(&settings.api, stop.clone()).context("building the HTTP client")?;
-    if !settings.api.user_agent.contains('@') && !settings.api.user_agent.contains("http") {
-        tracing::warn!(
-            "[api] user_agent has no contact; Parliament asks API users to give one (an email address or web page)"
-        );
-    }
     Ok(Deps {
         client: Arc::new(client),
         store: Arc::new(Mutex::new(store)),
@@ -526,20 +616,26 @@ async fn poll(settings: Settings, args: PollArgs) -> anyhow::Result<()> {
     let mut deps = deps(&settings, create_store(&settings)?)?;
     deps.alerts.on_backfill = args.alert;
     let stop = deps.stop.clone();
+    let signal = daemon::shutdown_signal();
     let watcher = tokio::spawn(async move {
-        daemon::shutdown_signal().await;
-        tracing::info!("interrupted; stopping now (what is committed stays, the rest is retried)");
+        signal.await;
+        tracing::info!(
+            "stopping on a signal: what is stored stays, the rest is read on the next pass"
+        );
         stop.cancel();
     });
     let report = pass(&deps, mode).await;
     watcher.abort();
     let report = report?;
-    if report.complete() {
+    if report.interrupted {
+        Err(Interrupted.into())
+    } else if report.complete() {
         Ok(())
     } else {
         Err(IncompletePass {
             held: report.held,
             pages: report.pages_failed,
+            first: report.errors.first().cloned(),
         }
         .into())
     }
@@ -657,12 +753,16 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         });
         Some(AbortOnDrop(tokio::spawn(crate::web::serve(listener, web))))
     };
+    if let Some(w) = user_agent_warning(&settings) {
+        tracing::warn!("{w}");
+    }
+    let signal = daemon::shutdown_signal();
     tracing::info!(database = %settings.database.path.display(), "pqwatch running");
     daemon::sd_notify("READY=1\nSTATUS=polling on schedule");
     daemon::spawn_watchdog();
     let stop = deps.stop.clone();
     let shutdown = async {
-        daemon::shutdown_signal().await;
+        signal.await;
         daemon::sd_notify("STOPPING=1");
     };
     daemon::run(schedule, stop, shutdown, Utc::now, || async {
@@ -694,7 +794,7 @@ fn answers(settings: Settings, cmd: AnswersCommand) -> anyhow::Result<()> {
                         one_line(a.heading.as_deref().unwrap_or("(no heading)")),
                     );
                 }
-                eprintln!("{} answers", rows.len());
+                eprintln!("{}", plural(rows.len() as u64, "answer", "answers"));
             }
         }
         AnswersCommand::Show {
@@ -776,6 +876,7 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
     let report = serde_json::json!({
         "healthy": healthy,
         "config_file": settings.file().map(|f| f.display().to_string()),
+        "warnings": user_agent_warning(&settings).into_iter().collect::<Vec<_>>(),
         "database": settings.database.path.display().to_string(),
         "stale_after_minutes": settings.schedule.stale_after_minutes,
         "last_poll": last.as_ref().map(|(f, m, ok, j, _)| serde_json::json!({
@@ -840,6 +941,9 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
             "last error:    {}",
             report["last_error"].as_str().unwrap_or("-")
         );
+        if let Some(w) = user_agent_warning(&settings) {
+            println!("warning:       {w}");
+        }
     }
     if healthy {
         Ok(())
@@ -882,7 +986,7 @@ fn series(settings: Settings, cmd: SeriesCommand) -> anyhow::Result<()> {
                         one_line(&s.title)
                     );
                 }
-                eprintln!("{} statistics", list.len());
+                eprintln!("{}", plural(list.len() as u64, "statistic", "statistics"));
             }
         }
         SeriesCommand::Show { id, json } => {
@@ -972,7 +1076,7 @@ fn changes(settings: Settings, since: Option<chrono::NaiveDate>, json: bool) -> 
                 c.source.url.as_deref().unwrap_or("-"),
             );
         }
-        eprintln!("{} changes", rows.len());
+        eprintln!("{}", plural(rows.len() as u64, "change", "changes"));
     }
     Ok(())
 }

@@ -69,7 +69,10 @@ pub enum Command {
         confirmed: bool,
     },
     /// Stop all email to an address.
-    Unsubscribe { email: String },
+    Unsubscribe {
+        /// The address to stop emailing.
+        email: String,
+    },
     /// Subscribers.
     #[command(subcommand)]
     Subscribers(SubscribersCommand),
@@ -80,11 +83,16 @@ pub enum Command {
     /// alerts, the last error. Exits 1 when the last successful poll is older than
     /// [schedule] stale_after_minutes.
     Status {
+        /// Print JSON (for monitors) instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Copy the database to FILE while pqwatch keeps running (SQLite online backup).
-    Backup { file: PathBuf },
+    /// Copy the database to FILE while pqwatch keeps running (SQLite online backup). To restore,
+    /// stop pqwatch and put the copy where [database] path points (see the README).
+    Backup {
+        /// A new file to write; an existing one is never overwritten.
+        file: PathBuf,
+    },
     /// Statistics: the series recognised across answers.
     #[command(subcommand)]
     Series(SeriesCommand),
@@ -97,6 +105,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Email: check the configured transport before subscribers depend on it.
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Extract the numeric tables of one answer: FILE is a single-question API response (JSON),
     /// an HTML fragment, or plain text.
     Extract {
@@ -165,17 +176,22 @@ pub enum AnswersCommand {
 pub enum SeriesCommand {
     /// Every statistic: id, title, unit, first and last period, number of sources.
     List {
+        /// Print JSON (an array of statistics) instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// One statistic's time series, with every value's source and every revision.
     Show {
+        /// The statistic's id, from `pqwatch series list`.
         id: i64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// One statistic as tidy CSV: one row per published observation.
+    #[command(override_usage = "pqwatch series export <ID> --csv")]
     Export {
+        /// The statistic's id, from `pqwatch series list`.
         id: i64,
         /// Write CSV (the only format, and required, so scripts say what they expect).
         #[arg(long, required = true)]
@@ -187,12 +203,16 @@ pub enum SeriesCommand {
 pub enum SubscribersCommand {
     /// Every current subscriber.
     List {
+        /// Print JSON (an array of subscribers) instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Import an organisation's list: a CSV with a header row (email,name,keywords,digest,
     /// bodies,houses,confirmed,include_no_figures). All rows or none are imported.
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file to import.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,7 +222,65 @@ pub enum AlertsCommand {
         /// Only alerts not yet sent.
         #[arg(long)]
         pending: bool,
+        /// Print JSON (an array of alerts) instead of a table.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send one test message to ADDRESS through the configured transport ([mail] smtp_url, or
+    /// an .eml file in [mail] outbox_dir without one) and print the server's answer. Exits 1
+    /// with the reason when it is refused. Needs no database.
+    Test {
+        /// Where to send it, e.g. ops@union.org.uk.
+        address: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    fn unexplained(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            if !matches!(a.get_id().as_str(), "help" | "version") && a.get_help().is_none() {
+                out.push(format!("{path} {}", a.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let name = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() {
+                out.push(name.clone());
+            }
+            unexplained(sub, &name, out);
+        }
+    }
+
+    #[test]
+    fn help_explains_every_command_and_flag() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        unexplained(&cmd, "pqwatch", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
+
+    #[test]
+    fn series_export_usage_puts_the_id_first() {
+        let mut cmd = Cli::command();
+        let usage = cmd
+            .find_subcommand_mut("series")
+            .and_then(|s| s.find_subcommand_mut("export"))
+            .unwrap()
+            .render_usage()
+            .to_string();
+        assert!(
+            usage.contains("pqwatch series export <ID> --csv"),
+            "{usage}"
+        );
+    }
 }

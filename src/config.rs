@@ -261,7 +261,9 @@ impl Settings {
             file: file.to_owned(),
             source,
         })?;
-        Settings::from_toml(file, &text, env)
+        // Absolute, so that paths resolved against its folder read well in every message.
+        let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+        Settings::from_toml(&file, &text, env)
     }
 
     /// The settings of the file found by [`locate`], or of the built-in defaults when none is.

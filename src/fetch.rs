@@ -251,7 +251,8 @@ impl Client {
             }
             let backoff = backoff(self.retry_base, attempt);
             let wait = retry_after.map_or(backoff, |ra| ra.max(backoff));
-            tracing::warn!(%url, attempt, error = %last, wait_ms = wait.as_millis() as u64, "request failed; retrying");
+            // Each retry is routine: the failure that outlasts them is reported once, by the pass.
+            tracing::debug!(%url, attempt, error = %last, wait_ms = wait.as_millis() as u64, "request failed; retrying");
             tokio::time::sleep(wait).await;
         }
     }
@@ -275,20 +276,60 @@ fn endpoint(kind: DocKind) -> &'static str {
     }
 }
 
+/// What went wrong, briefly: the innermost cause ("Connection refused (os error 111)"), with
+/// the host for a connection that could not be made. The outer layers only repeat the URL.
 fn describe(e: &reqwest::Error) -> String {
     use std::error::Error as _;
-    let mut s = if e.is_timeout() {
-        "timed out".to_owned()
-    } else {
-        e.to_string()
-    };
+    if e.is_timeout() {
+        return "no answer in time (timed out)".to_owned();
+    }
+    let mut inner = e.to_string();
     let mut src = e.source();
     while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
+        inner = cause.to_string();
         src = cause.source();
     }
-    s
+    match e.url().filter(|_| e.is_connect()) {
+        Some(u) => format!(
+            "cannot connect to {}:{}: {inner}",
+            u.host_str().unwrap_or("?"),
+            u.port_or_known_default().unwrap_or(0)
+        ),
+        None => inner,
+    }
+}
+
+impl FetchError {
+    /// The failure in a few words, without the URL: "cannot connect to host:443: … (6 attempts)".
+    pub fn cause(&self) -> String {
+        match self {
+            FetchError::Transient { attempts, last, .. } => {
+                format!("{last} ({attempts} attempts)")
+            }
+            FetchError::Permanent { status, .. } => format!("the API answered HTTP {status}"),
+            FetchError::Malformed { message, .. } => {
+                format!("the answer is not the API's JSON ({message})")
+            }
+            FetchError::Cancelled { .. } => "stopped by shutdown".to_owned(),
+        }
+    }
+
+    /// What an operator should check.
+    pub fn check(&self) -> &'static str {
+        match self {
+            FetchError::Transient { last, .. } if last.starts_with("cannot connect") => {
+                "the network, DNS and [api] base_url"
+            }
+            FetchError::Transient { .. } => {
+                "the API's availability (nothing to do if it recovers); [api] timeout_secs if it is slow"
+            }
+            FetchError::Permanent { .. } => "[api] base_url and the API's documented shape",
+            FetchError::Malformed { .. } => {
+                "that [api] base_url points at the Parliament API, not a proxy or captive portal"
+            }
+            FetchError::Cancelled { .. } => "nothing: it was asked to stop",
+        }
+    }
 }
 
 /// `base * 2^(attempt-1)`, capped, with "equal jitter": half fixed, half random, so retries from

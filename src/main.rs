@@ -33,17 +33,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Under systemd (JOURNAL_STREAM set)
-/// the timestamp and colours are left out, since journald adds its own.
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Colour only on a terminal, and never
+/// with NO_COLOR set (https://no-color.org). Under systemd (JOURNAL_STREAM set) the timestamp is
+/// left out too, since journald adds its own.
 fn init_tracing() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let colour = std::io::stderr().is_terminal()
+        && !journald
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().with_ansi(false).init();
+        .with_target(false)
+        .with_ansi(colour);
+    if journald {
+        builder.without_time().init();
     } else {
         builder.init();
     }

@@ -43,7 +43,7 @@ pub struct Member {
     pub party: Option<String>,
 }
 
-/// The API's Question object (CONTRACT.md), every field optional.
+/// The API's Question object (docs/api-contract.md), every field optional.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ApiQuestion {

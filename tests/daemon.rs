@@ -97,7 +97,11 @@ fn sigterm_mid_pass_exits_0_promptly_with_a_consistent_store_and_a_rerun_complet
     // A second instance on the same database refuses.
     let o = pqwatch(&url, dir.path(), &["run"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("another pqwatch is already polling"));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("another pqwatch") && e.contains("is already polling"),
+        "{e}"
+    );
 
     let t = Instant::now();
     signal(&child, "-TERM");
@@ -184,10 +188,10 @@ fn status_exits_1_before_any_poll_and_when_stale_and_0_when_healthy() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no successful poll yet"));
 
-    assert!(pqwatch(&url, dir.path(), &["poll", "--once"])
-        .status()
-        .unwrap()
-        .success());
+    let o = pqwatch(&url, dir.path(), &["poll", "--once"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = pqwatch(&url, dir.path(), &["status", "--json"])
         .output()
         .unwrap();
@@ -228,10 +232,10 @@ fn backup_copies_the_live_database_to_a_new_file() {
     api.set_questions(vec![question(1, &today, "Prisons: Staff", "<p>prison</p>")]);
     let dir = tempfile::tempdir().unwrap();
     let url = api.base_url();
-    assert!(pqwatch(&url, dir.path(), &["poll", "--once"])
-        .status()
-        .unwrap()
-        .success());
+    let o = pqwatch(&url, dir.path(), &["poll", "--once"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let copy = dir.path().join("copy.sqlite");
     let o = pqwatch(&url, dir.path(), &["backup", copy.to_str().unwrap()])
         .output()

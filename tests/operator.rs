@@ -392,3 +392,395 @@ fn each_exit_code_means_one_kind_of_outcome() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Runs pqwatch on a pseudo-terminal (Python's pty module), returning what the terminal showed.
+fn on_a_terminal(dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> String {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c")
+        .arg("import pty, sys; pty.spawn(sys.argv[1:])")
+        .arg(env!("CARGO_BIN_EXE_pqwatch"))
+        .args(args)
+        .arg("--config")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pqwatch.toml"))
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .env("PQWATCH_API_BASE_URL", "http://127.0.0.1:9")
+        .env("PQWATCH_API_MAX_RETRIES", "0")
+        .env("PQWATCH_API_STATEMENTS", "false")
+        .env("PQWATCH_DATABASE_PATH", dir.join("db.sqlite"));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    stdout(&support::within(cmd, 60))
+}
+
+#[test]
+fn logs_are_coloured_only_on_a_terminal_and_never_with_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = support::pqwatch("http://127.0.0.1:9", dir.path(), &["poll", "--once"])
+        .env("PQWATCH_API_MAX_RETRIES", "0")
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains("WARN"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains('\u{1b}'), "piped: no colour codes");
+
+    let shown = on_a_terminal(dir.path(), &[], &["poll", "--once"]);
+    assert!(
+        shown.contains("WARN") && shown.contains('\u{1b}'),
+        "{shown:?}"
+    );
+    let shown = on_a_terminal(dir.path(), &[("NO_COLOR", "1")], &["poll", "--once"]);
+    assert!(
+        shown.contains("WARN") && !shown.contains('\u{1b}'),
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn an_offline_poll_prints_one_line_per_failure_saying_what_is_retried_and_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = support::pqwatch("http://127.0.0.1:9", dir.path(), &["poll", "--once"])
+        .env("PQWATCH_API_MAX_RETRIES", "2")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    let warns: Vec<&str> = e.lines().filter(|l| l.contains("WARN")).collect();
+    // Statements are off in tests: answered and corrected questions, one line each.
+    assert_eq!(warns.len(), 2, "{e}");
+    for w in &warns {
+        assert!(w.contains("could not list the"), "{w}");
+        assert!(w.contains("cannot connect to 127.0.0.1:9"), "{w}");
+        assert!(
+            w.contains("3 attempts") && w.contains("retried on the next pass"),
+            "{w}"
+        );
+        assert!(w.contains("check the network"), "{w}");
+        assert!(w.len() < 300, "one readable line: {w}");
+    }
+    let last = e.lines().last().unwrap();
+    assert!(
+        last.starts_with("pqwatch: the pass could not read 2 list pages; they are retried")
+            && last.contains("First: could not list the questions answered"),
+        "{last}"
+    );
+}
+
+#[test]
+fn the_user_agent_warning_is_said_by_run_and_status_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = support::pqwatch(
+        "http://127.0.0.1:9",
+        dir.path(),
+        &[
+            "subscribe",
+            "ops@union.org.uk",
+            "--keywords",
+            "drones",
+            "--confirmed",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!stderr(&o).contains("user_agent"), "{}", stderr(&o));
+    let o = support::pqwatch("http://127.0.0.1:9", dir.path(), &["subscribers", "list"])
+        .output()
+        .unwrap();
+    assert!(!stderr(&o).contains("user_agent"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim(), "1 subscriber", "singular for one");
+    let o = support::pqwatch("http://127.0.0.1:9", dir.path(), &["status"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("warning:       [api] user_agent has no contact"),
+        "{}",
+        stdout(&o)
+    );
+    let o = support::pqwatch("http://127.0.0.1:9", dir.path(), &["status", "--json"])
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["warnings"].as_array().unwrap().len(), 1);
+    let o = support::pqwatch("http://127.0.0.1:9", dir.path(), &["status", "--json"])
+        .env("PQWATCH_API_USER_AGENT", "pqwatch (ops@union.org.uk)")
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn extract_does_not_number_a_caption_that_numbers_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("a.html");
+    std::fs::write(
+        &html,
+        "<p>Table 1: Drone finds</p><table><tr><th>Year</th><th>Finds</th></tr><tr><td>2023</td><td>1,667</td></tr></table>\
+         <p>Assaults</p><table><tr><th>Year</th><th>Assaults</th></tr><tr><td>2023</td><td>9</td></tr></table>",
+    )
+    .unwrap();
+    let o = bare(dir.path(), &["extract", "a.html"]).output().unwrap();
+    let out = stdout(&o);
+    assert!(out.contains("Table 1: Drone finds"), "{out}");
+    assert!(!out.contains("Table 1: Table 1"), "{out}");
+    assert!(out.contains("Table 2: Assaults"), "{out}");
+}
+
+#[test]
+fn a_second_poll_is_refused_naming_the_process_that_holds_the_database() {
+    let api = crate::support::fake_api::FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = support::pqwatch(&api.base_url(), dir.path(), &["run"])
+        .env("PQWATCH_SCHEDULE_CRON", "0 0 0 1 1 *")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = dir.path().join("db.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_to_string(&lock).map_or(true, |s| s.trim().is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "run took its lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = support::pqwatch(&api.base_url(), dir.path(), &["poll", "--once"])
+        .output()
+        .unwrap();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("pid {}", daemon.id())) && e.contains(" run"),
+        "names the holder and its command: {e}"
+    );
+}
+
+#[test]
+fn a_poll_stopped_by_sigterm_says_so_plainly() {
+    let api = crate::support::fake_api::FakeApi::start();
+    let today = pqwatch::pipeline::uk_today(chrono::Utc::now()).to_string();
+    api.set_questions(
+        (0..20)
+            .map(|i| {
+                support::question(
+                    100 + i,
+                    &today,
+                    "Prisons: Staff",
+                    "<p>Prison officers: 9</p>",
+                )
+            })
+            .collect(),
+    );
+    api.state.lock().unwrap().detail_delay = std::time::Duration::from_millis(300);
+    let dir = tempfile::tempdir().unwrap();
+    let child = support::pqwatch(&api.base_url(), dir.path(), &["poll", "--once"])
+        .env("PQWATCH_API_CONCURRENCY", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !api.requests().iter().any(|p| !p.contains('?')) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a detail was asked for"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("stopped by a signal"), "{e}");
+    assert!(!e.contains("did not store everything"), "{e}");
+}
+
+#[test]
+fn backfill_progress_counts_each_window_on_its_own() {
+    let api = crate::support::fake_api::FakeApi::start();
+    api.set_questions(vec![support::question(
+        7,
+        "2024-01-10",
+        "Prisons: Staff",
+        "<p>Prison officers in post: 1000</p>",
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let o = support::pqwatch(
+        &api.base_url(),
+        dir.path(),
+        &[
+            "poll",
+            "--once",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-14",
+        ],
+    )
+    .env("PQWATCH_API_STATEMENTS", "true")
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    let windows: Vec<&str> = e
+        .lines()
+        .filter(|l| l.contains(": answers kept "))
+        .collect();
+    assert_eq!(windows.len(), 4, "two 7-day windows of each kind: {e}");
+    let kept: Vec<&str> = windows
+        .iter()
+        .map(|l| {
+            l.split(": answers kept ")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    // The answer of 2024-01-10 is in the questions' first (newest) window, and no other.
+    assert_eq!(kept, ["1", "0", "0", "0"], "{e}");
+    assert!(windows[2].contains("statements"), "{}", windows[2]);
+}
+
+#[test]
+fn a_backup_restored_as_a_new_database_file_serves_status_and_history() {
+    let api = crate::support::fake_api::FakeApi::start();
+    api.set_questions(vec![support::corpus_question(
+        "2024-02-01-prison-officers-dismissal",
+        1689000,
+        "2024-02-01",
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = api.base_url();
+    let run = |db_dir: &Path, args: &[&str]| support::pqwatch(&url, db_dir, args).output().unwrap();
+    let o = run(
+        dir.path(),
+        &[
+            "poll",
+            "--once",
+            "--from",
+            "2024-01-29",
+            "--to",
+            "2024-02-02",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        dir.path(),
+        &[
+            "subscribe",
+            "ops@union.org.uk",
+            "--keywords",
+            "prison",
+            "--confirmed",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let backup = dir.path().join("backup.sqlite");
+    let o = run(dir.path(), &["backup", backup.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The README's restore: the backup becomes the database file of a fresh state folder.
+    let restored = dir.path().join("restored");
+    std::fs::create_dir_all(&restored).unwrap();
+    std::fs::copy(&backup, restored.join("db.sqlite")).unwrap();
+    for args in [
+        &["answers", "list", "--json"][..],
+        &["subscribers", "list", "--json"],
+        &["series", "list", "--json"],
+    ] {
+        let before = run(dir.path(), args);
+        let after = run(&restored, args);
+        assert!(after.status.success(), "{args:?}: {}", stderr(&after));
+        assert_eq!(stdout(&before), stdout(&after), "{args:?}");
+    }
+    let o = run(&restored, &["status", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["answers"], 1);
+    assert_eq!(
+        j["database"],
+        restored.join("db.sqlite").display().to_string()
+    );
+    // And it carries on: a poll over the same days stores nothing twice.
+    let o = run(
+        &restored,
+        &[
+            "poll",
+            "--once",
+            "--from",
+            "2024-01-29",
+            "--to",
+            "2024-02-02",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&restored, &["answers", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list[0]["versions"], 1);
+}
+
+#[test]
+fn the_docs_cite_only_files_in_the_repository_and_the_unit_is_complete() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    let mut stack = vec![
+        root.join("src"),
+        root.join("docs"),
+        root.join("tests/fixtures/api"),
+    ];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("rs" | "md")) {
+                files.push(p);
+            }
+        }
+    }
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for word in text.split(|c: char| !(c.is_alphanumeric() || "/._-".contains(c))) {
+            let cited = word.trim_end_matches('.');
+            if !cited.ends_with(".md") || cited.starts_with("/usr/") || cited.starts_with("http") {
+                continue;
+            }
+            let found = root.join(cited).exists() || f.parent().unwrap().join(cited).exists();
+            assert!(
+                found,
+                "{} cites {cited}, which is not in the repository",
+                f.display()
+            );
+        }
+    }
+
+    let unit = std::fs::read_to_string(root.join("systemd/pqwatch.service")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let doc = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("Documentation=file://"))
+        .unwrap();
+    assert!(
+        readme.contains(doc),
+        "the README's install steps install {doc}"
+    );
+    let deny = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("IPAddressDeny="))
+        .unwrap();
+    assert!(!deny.trim().is_empty(), "IPAddressDeny= is set");
+    assert!(
+        !unit.contains("Environment=PQWATCH_DATABASE_PATH"),
+        "paths live in the config file"
+    );
+
+    // The service's config: absolute state paths, and it loads.
+    let s = pqwatch::config::Settings::load(&root.join("systemd/pqwatch.toml"), []).unwrap();
+    assert_eq!(
+        s.database.path,
+        Path::new("/var/lib/pqwatch/pqwatch.sqlite")
+    );
+    assert_eq!(s.mail.outbox_dir, Path::new("/var/lib/pqwatch/outbox"));
+}

@@ -10,12 +10,17 @@ pub fn render(x: &Extraction) -> String {
         out.push_str("no tables found\n");
     }
     for t in &x.tables {
-        let _ = writeln!(
-            out,
-            "Table {}: {}",
-            t.index + 1,
-            t.caption.as_deref().unwrap_or("(no caption)")
-        );
+        let caption = t.caption.as_deref().unwrap_or("(no caption)");
+        // A caption that numbers itself ("Table 1: Assaults") is not numbered twice.
+        let numbered = caption
+            .get(..6)
+            .is_some_and(|w| w.eq_ignore_ascii_case("table "))
+            && caption[6..].starts_with(|c: char| c.is_ascii_digit());
+        if numbered {
+            let _ = writeln!(out, "{caption}");
+        } else {
+            let _ = writeln!(out, "Table {}: {caption}", t.index + 1);
+        }
         let rows: Vec<&Vec<String>> = t.header_rows.iter().chain(t.rows.iter()).collect();
         let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
         let col_w: Vec<usize> = (0..width)

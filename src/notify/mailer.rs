@@ -235,6 +235,11 @@ impl Mailer {
 
     /// Sends one message. Returns only when the server (or the folder) has it.
     pub async fn send(&self, m: &Outgoing) -> Result<(), SendError> {
+        self.send_reporting(m).await.map(drop)
+    }
+
+    /// Sends one message and says where it went: the relay's reply, or the .eml file written.
+    pub async fn send_reporting(&self, m: &Outgoing) -> Result<String, SendError> {
         let message = self.build(m)?;
         match self {
             Mailer::Smtp { relay, .. } => {
@@ -255,21 +260,24 @@ impl Mailer {
                     .collect();
                 let bytes = message.formatted();
                 let dir = dir.clone();
+                let path = dir.join(format!("{name}.eml"));
+                let written = path.display().to_string();
                 tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                     std::fs::create_dir_all(&dir)?;
                     let tmp = dir.join(format!(".{name}.tmp"));
                     std::fs::write(&tmp, &bytes)?;
-                    std::fs::rename(&tmp, dir.join(format!("{name}.eml")))
+                    std::fs::rename(&tmp, &path)
                 })
                 .await
                 .map_err(|e| SendError::Transient(e.to_string()))?
-                .map_err(|e| SendError::Transient(format!("writing to {}: {e}", m.to)))
+                .map_err(|e| SendError::Transient(format!("writing to {}: {e}", m.to)))?;
+                Ok(format!("written to {written}"))
             }
             Mailer::Memory { sent, .. } => {
                 sent.lock()
                     .map_err(|_| SendError::Transient("lock".into()))?
                     .push(message.formatted());
-                Ok(())
+                Ok("kept in memory".to_owned())
             }
         }
     }

@@ -65,7 +65,16 @@ pub(super) async fn ingest_window(
                 }
                 Err(e) => {
                     report.pages_failed += 1;
-                    report.error(format!("list page skipped: {e}"));
+                    let what = match (kind, field) {
+                        (DocKind::Question, DateField::Answered) => "questions answered",
+                        (DocKind::Question, DateField::Corrected) => "answers corrected",
+                        (DocKind::Statement, _) => "statements made",
+                    };
+                    report.error(format!(
+                        "could not list the {what} {from}..{to} (from record {skip}): {}; retried on the next pass; check {}",
+                        e.cause(),
+                        e.check()
+                    ));
                     out.incomplete = true;
                     break;
                 }
@@ -199,13 +208,25 @@ async fn ingest_page(
             Some(Ok(v)) => v,
             Some(Err(e @ FetchError::Permanent { .. })) => {
                 report.skipped += 1;
-                report.error(format!("{} {} skipped: {e}", kind.as_str(), c.api_id));
+                report.error(format!(
+                    "{} {} skipped: {}; not asked for again; check {}",
+                    kind.as_str(),
+                    c.api_id,
+                    e.cause(),
+                    e.check()
+                ));
                 continue;
             }
             Some(Err(e)) => {
                 report.held += 1;
                 hold(out, Some(c.day));
-                report.error(format!("{} {} held: {e}", kind.as_str(), c.api_id));
+                report.error(format!(
+                    "could not read {} {} in full: {}; retried on the next pass; check {}",
+                    kind.as_str(),
+                    c.api_id,
+                    e.cause(),
+                    e.check()
+                ));
                 continue;
             }
         };

@@ -278,7 +278,13 @@ pub async fn run_once(
                         .checked_sub_days(Days::new(BACKFILL_CHUNK_DAYS - 1))
                         .map_or(from, |d| d.max(from));
                     let days = (end - start).num_days() as u64 + 1;
-                    if !is_covered(start, end) {
+                    // This chunk's own counts, not the pass's running totals.
+                    let chunk_requests = deps.client.requests_made();
+                    let chunk_lists = deps.client.list_requests_made();
+                    let chunk_details = deps.client.detail_requests_made();
+                    let chunk_kept = report.stored_new + report.stored_versions;
+                    let covered_before = is_covered(start, end);
+                    if !covered_before {
                         let out = ingest_window(
                             deps,
                             kind,
@@ -298,15 +304,22 @@ pub async fn run_once(
                     }
                     progress.inc(days);
                     let requests = deps.client.requests_made() - requests_before;
-                    progress.log_line(&format!(
-                        "{} back to {start}: {} requests ({} list, {} detail), {} answers kept, {:.1} requests/s",
-                        kind.as_str(),
-                        requests,
-                        deps.client.list_requests_made() - lists_before,
-                        deps.client.detail_requests_made() - details_before,
-                        report.stored_new + report.stored_versions,
-                        requests as f64 / started.elapsed().as_secs_f64().max(1e-3),
-                    ));
+                    progress.log_line(&if covered_before {
+                        format!(
+                            "{}s {start}..{end}: covered by an earlier backfill, skipped",
+                            kind.as_str()
+                        )
+                    } else {
+                        format!(
+                            "{}s {start}..{end}: answers kept {}, requests {} (list {}, detail {}); whole pass so far: requests {requests}, {:.1} requests/s",
+                            kind.as_str(),
+                            report.stored_new + report.stored_versions - chunk_kept,
+                            deps.client.requests_made() - chunk_requests,
+                            deps.client.list_requests_made() - chunk_lists,
+                            deps.client.detail_requests_made() - chunk_details,
+                            requests as f64 / started.elapsed().as_secs_f64().max(1e-3),
+                        )
+                    });
                     match start.pred_opt() {
                         Some(prev) if start > from => end = prev,
                         _ => break,

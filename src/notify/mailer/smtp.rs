@@ -57,13 +57,20 @@ impl Relay {
         }
     }
 
-    /// Sends one message; returns only once the relay has accepted it, or with why not.
-    pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendError> {
+    /// Sends one message; returns only once the relay has accepted it, with the relay's reply
+    /// ("host:port answered 250 …"), or with why not.
+    pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<String, SendError> {
         let mut conn = self.checkout().await?;
         match tokio::time::timeout(self.deadline, conn.send(envelope, bytes)).await {
-            Ok(Ok(_)) => {
+            Ok(Ok(reply)) => {
                 self.checkin(conn);
-                Ok(())
+                Ok(format!(
+                    "{}:{} answered {} {}",
+                    self.host,
+                    self.port,
+                    reply.code(),
+                    reply.message().collect::<Vec<_>>().join(" ")
+                ))
             }
             // lettre has already closed a connection that returned an error.
             Ok(Err(e)) if e.is_permanent() => Err(SendError::Permanent(error_chain(&e))),
