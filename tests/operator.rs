@@ -282,7 +282,7 @@ fn bad_subscriber_input_is_refused_naming_the_field_and_the_fix() {
                 "--keywords",
                 "drones",
                 "--digest",
-                "weekly",
+                "fortnightly",
             ],
             "--digest",
         ),
