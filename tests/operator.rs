@@ -784,3 +784,87 @@ fn the_docs_cite_only_files_in_the_repository_and_the_unit_is_complete() {
     );
     assert_eq!(s.mail.outbox_dir, Path::new("/var/lib/pqwatch/outbox"));
 }
+
+#[test]
+fn mail_test_sends_one_message_through_smtp_and_prints_the_servers_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = crate::support::smtp::SmtpSink::start(&dir.path().join("sink"), &[]);
+    let o = support::pqwatch(
+        "http://127.0.0.1:9",
+        dir.path(),
+        &["mail", "test", "ops@union.org.uk"],
+    )
+    .env("PQWATCH_MAIL_SMTP_URL", sink.url())
+    .env("PQWATCH_MAIL_FROM", "pqwatch <alerts@pqwatch.test>")
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("answered 250"),
+        "the server's reply is shown: {out}"
+    );
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].header("Subject").as_deref(),
+        Some("pqwatch test message")
+    );
+    assert!(
+        !dir.path().join("db.sqlite").exists(),
+        "no database is needed or made"
+    );
+
+    // A refusal is shown with the server's words, and exits 1.
+    let refusing = crate::support::smtp::SmtpSink::start(
+        &dir.path().join("sink2"),
+        &["--reject", "ops@union.org.uk"],
+    );
+    let o = support::pqwatch(
+        "http://127.0.0.1:9",
+        dir.path(),
+        &["mail", "test", "ops@union.org.uk"],
+    )
+    .env("PQWATCH_MAIL_SMTP_URL", refusing.url())
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("550"), "{}", stderr(&o));
+}
+
+#[test]
+fn mail_test_without_smtp_writes_an_eml_file_to_the_configured_outbox_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("pqwatch.toml"),
+        "[mail]\noutbox_dir = \"outbox\"\n",
+    )
+    .unwrap();
+    let o = bare(
+        dir.path(),
+        &[
+            "--config",
+            "etc/pqwatch.toml",
+            "mail",
+            "test",
+            "ops@union.org.uk",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let emls: Vec<_> = std::fs::read_dir(etc.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        emls.len(),
+        1,
+        "written beside the config file, not in the working directory"
+    );
+    assert!(out.contains(&emls[0].display().to_string()), "{out}");
+    assert!(!dir.path().join("data").exists());
+}
