@@ -741,7 +741,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(listen = %settings.web.listen, "serving the web front");
         let web = Arc::new(crate::web::Web {
             reads: crate::store::ReadPool::new(&settings.database.path)?,
-            writes: Mutex::new(open_store(&settings)?),
+            writes: Mutex::new({
+                let mut s = open_store(&settings)?;
+                s.begin_transactions_immediately();
+                s
+            }),
             links: deps.alerts.links.clone(),
             alerts: deps.alerts.clone(),
             signups_by_ip: Default::default(),

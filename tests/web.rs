@@ -27,7 +27,7 @@ fn assert_safe_headers(r: &crate::support::web::Reply, what: &str) {
     assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
     assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
     assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
-    assert_eq!(h("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(h("referrer-policy"), "same-origin", "{what}");
 }
 
 #[tokio::test]
@@ -789,4 +789,19 @@ mod signup {
         assert!(store.subscribers().unwrap().is_empty());
         assert!(store.alerts(false).unwrap().is_empty());
     }
+}
+
+/// Writes the corpus store (with its revision and hostile answer) to `$PQWATCH_BROWSER_DB`, for
+/// the browser tests (`tests/browser/test_web.py`, run by `scripts/test`).
+#[tokio::test]
+#[ignore = "run by tests/browser/test_web.py to make its database"]
+async fn browser_fixture_database() {
+    let path = std::env::var("PQWATCH_BROWSER_DB").expect("PQWATCH_BROWSER_DB");
+    let f = crate::support::web::corpus_web().await;
+    f.deps
+        .store
+        .lock()
+        .unwrap()
+        .backup(std::path::Path::new(&path))
+        .unwrap();
 }

@@ -40,6 +40,17 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Makes every transaction of this connection take the write lock when it begins. A
+    /// connection that writes beside the pass's (the web front's) then waits its turn under the
+    /// busy timeout, instead of failing at once with "database is locked" when a transaction
+    /// that read first tries to write after the other connection committed.
+    pub fn begin_transactions_immediately(&mut self) {
+        self.conn
+            .set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+    }
+}
+
 impl ReadPool {
     /// A pool on `path`; checks at once that the database can be opened.
     pub fn new(path: &Path) -> anyhow::Result<ReadPool> {

@@ -143,7 +143,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(TraceLayer::new_for_http())
                 .layer(set(header::CONTENT_SECURITY_POLICY, CSP))
                 .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                .layer(set(header::REFERRER_POLICY, "no-referrer"))
+                .layer(set(header::REFERRER_POLICY, "same-origin"))
                 .layer(set(header::X_FRAME_OPTIONS, "DENY"))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::CACHE_CONTROL,

@@ -118,6 +118,7 @@ pub async fn corpus_web() -> WebFixture {
 pub fn web_state(settings: &Settings) -> Arc<Web> {
     let path = &settings.database.path;
     let mut writes = Store::open(path).unwrap();
+    writes.begin_transactions_immediately();
     let links = pqwatch::app::link_signer(&mut writes).unwrap();
     let mut mail = settings.mail.clone();
     mail.public_base_url = "https://pqwatch.test".into();

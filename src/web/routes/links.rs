@@ -88,17 +88,39 @@ fn button_page(action: Action, signed: &str, title: &str, text: &str, button: &s
     )
 }
 
-pub async fn confirm_page(State(web): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    match verified(&web, Action::Confirm, q.as_deref()) {
-        Ok((signed, _)) => button_page(
+/// Whether the holder of `token` is still subscribed (`None`), and if so whether confirmed.
+async fn standing(web: &AppState, token: &str) -> Result<Option<bool>, PageError> {
+    let t = token.to_owned();
+    web.read(move |s| s.token_confirmed(&t)).await
+}
+
+fn already_confirmed() -> Response {
+    message(
+        StatusCode::OK,
+        "Already confirmed",
+        "This address is already confirmed and gets pqwatch alerts; nothing was changed.",
+    )
+}
+
+pub async fn confirm_page(
+    State(web): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, PageError> {
+    let (signed, token) = match verified(&web, Action::Confirm, q.as_deref()) {
+        Ok(x) => x,
+        Err(r) => return Ok(r.into_response()),
+    };
+    Ok(match standing(&web, &token).await? {
+        None => not_recognised(),
+        Some(true) => already_confirmed(),
+        Some(false) => button_page(
             Action::Confirm,
             &signed,
             "Confirm your pqwatch alerts",
             "Press the button to start getting the alerts you asked for.",
             "Confirm",
         ),
-        Err(r) => r.into_response(),
-    }
+    })
 }
 
 pub async fn confirm(
@@ -110,6 +132,7 @@ pub async fn confirm(
         Ok(x) => x,
         Err(r) => return Ok(r.into_response()),
     };
+    let manage = format!("/manage?t={}", web.links.sign(Action::Manage, &token));
     let done = web
         .write(move |s| {
             if s.token_confirmed(&token)? == Some(true) {
@@ -119,31 +142,41 @@ pub async fn confirm(
         })
         .await?;
     Ok(match done {
-        Err(()) => message(
+        Err(()) => already_confirmed(),
+        Ok(Some(email)) => page(
             StatusCode::OK,
-            "Already confirmed",
-            "This address is already confirmed and gets pqwatch alerts; nothing was changed.",
-        ),
-        Ok(Some(email)) => message(
-            StatusCode::OK,
-            "Confirmed",
-            &format!("{email} will now get pqwatch alerts."),
+            &MessagePage {
+                title: "Confirmed".into(),
+                text: format!("{email} will now get pqwatch alerts. Every email has a link to change what you follow or leave."),
+                form: None,
+                links: vec![
+                    (manage, "Change what you follow or how often".into()),
+                    ("/".into(), "See the latest figures".into()),
+                ],
+            },
         ),
         Ok(None) => not_recognised(),
     })
 }
 
-pub async fn unsubscribe_page(State(web): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    match verified(&web, Action::Unsubscribe, q.as_deref()) {
-        Ok((signed, _)) => button_page(
+pub async fn unsubscribe_page(
+    State(web): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, PageError> {
+    let (signed, token) = match verified(&web, Action::Unsubscribe, q.as_deref()) {
+        Ok(x) => x,
+        Err(r) => return Ok(r.into_response()),
+    };
+    Ok(match standing(&web, &token).await? {
+        None => not_recognised(),
+        Some(_) => button_page(
             Action::Unsubscribe,
             &signed,
             "Unsubscribe from pqwatch",
             "Press the button to stop all email from pqwatch to this address.",
             "Unsubscribe",
         ),
-        Err(r) => r.into_response(),
-    }
+    })
 }
 
 /// The button's POST and RFC 8058's one-click POST (`List-Unsubscribe=One-Click`) alike: the
