@@ -672,6 +672,8 @@ async fn pass(deps: &Deps, mode: Mode) -> anyhow::Result<PassReport> {
             new_versions = r.stored_versions,
             skipped = r.skipped,
             held = r.held,
+            quarantined = r.quarantined,
+            refused = r.refused,
             figures_new = r.figures_new,
             figures_revised = r.figures_revised,
             alerts_queued = r.alerts_queued,
@@ -801,6 +803,27 @@ fn answers(settings: Settings, cmd: AnswersCommand) -> anyhow::Result<()> {
                 eprintln!("{}", plural(rows.len() as u64, "answer", "answers"));
             }
         }
+        AnswersCommand::Quarantined { json } => {
+            let rows = store.quarantined()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for q in &rows {
+                    println!(
+                        "{}  {:<9} {:>8}  {:<8} {:<9} {} attempt(s), since {}: {}",
+                        q.day.map_or("????-??-??".into(), |d| d.to_string()),
+                        q.kind.as_str(),
+                        q.id.map_or("-".into(), |i| i.to_string()),
+                        q.house.as_deref().unwrap_or("-"),
+                        q.uin.as_deref().unwrap_or("-"),
+                        q.attempts,
+                        q.quarantined_at,
+                        one_line(&q.reason),
+                    );
+                }
+                eprintln!("{} quarantined records", rows.len());
+            }
+        }
         AnswersCommand::Show {
             id,
             statement,
@@ -895,6 +918,7 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
         },
         "answers": documents,
         "answer_versions": versions,
+        "quarantined": store.quarantined_count()?,
         "statistics": store.statistics_count()?,
         "alerts": {
             "pending": alerts.get("pending").copied().unwrap_or(0),
@@ -933,6 +957,10 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
         );
         println!("cursor:        {}", report["cursor"]["question"]);
         println!("answers:       {documents} ({versions} versions)");
+        println!(
+            "quarantined:   {} records (`pqwatch answers quarantined` lists them)",
+            report["quarantined"]
+        );
         println!("statistics:    {}", report["statistics"]);
         println!(
             "alerts:        {} pending, {} failed, {} sent",

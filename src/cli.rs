@@ -159,6 +159,13 @@ pub enum AnswersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Records that could never be read (or were refused for their size) and were set aside so
+    /// that the cursor could move on: why, since when, and the record as the API sent it.
+    Quarantined {
+        /// Print JSON (an array of records) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one stored answer, with every version of its text.
     Show {
         /// The API's id of the question (or, with --statement, of the written statement).

@@ -59,6 +59,9 @@ pub struct ApiSettings {
     pub retry_base_ms: u64,
     pub concurrency: usize,
     pub statements: bool,
+    /// The most bytes one response body may have (counted as it streams in, after gzip): a
+    /// larger one is refused, and the record it was for is quarantined.
+    pub max_body_bytes: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -77,6 +80,12 @@ pub struct WatchSettings {
     /// Read every listed answer in full, whatever its body (the slow, exhaustive way).
     #[serde(default)]
     pub read_every_answer: bool,
+    /// The most bytes of HTML one answer (or statement) may have to be matched, stored and
+    /// extracted: a larger one is refused and quarantined.
+    pub max_answer_bytes: u64,
+    /// Passes a record that cannot be read is held for (the cursor kept before it) before it
+    /// is quarantined and the cursor moves on.
+    pub quarantine_after: u32,
 }
 
 /// The Ministry of Justice (answering body 54).
@@ -410,7 +419,28 @@ impl Settings {
             1..=600_000,
             "milliseconds before the first retry (1000 is polite)",
         )?;
+        in_range(
+            origins,
+            "api.max_body_bytes",
+            api.max_body_bytes,
+            100_000..=1_000_000_000,
+            "bytes one response body may have (8000000 is many times the largest real answer)",
+        )?;
         let watch = &self.watch;
+        in_range(
+            origins,
+            "watch.max_answer_bytes",
+            watch.max_answer_bytes,
+            1_000..=api.max_body_bytes,
+            "bytes of HTML one answer may have, at most [api] max_body_bytes (1000000 is many times the largest real answer)",
+        )?;
+        in_range(
+            origins,
+            "watch.quarantine_after",
+            watch.quarantine_after.into(),
+            1..=100,
+            "passes an unreadable record is held before it is quarantined (3 rides out a passing glitch)",
+        )?;
         if watch.keywords.iter().all(|k| k.trim().is_empty()) {
             return bad(
                 "watch.keywords",
@@ -849,6 +879,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("[api.base_url]"), "{msg}");
+    }
+
+    #[test]
+    fn the_caps_and_quarantine_after_have_defaults_and_ranges_named_by_key() {
+        let s = load(&shipped(), &[]).unwrap();
+        assert_eq!(s.api.max_body_bytes, 8_000_000);
+        assert_eq!(s.watch.max_answer_bytes, 1_000_000);
+        assert_eq!(s.watch.quarantine_after, 3);
+        for (var, value, key) in [
+            ("PQWATCH_API_MAX_BODY_BYTES", "10", "[api.max_body_bytes]"),
+            (
+                "PQWATCH_WATCH_MAX_ANSWER_BYTES",
+                "9000000",
+                "[watch.max_answer_bytes]",
+            ),
+            (
+                "PQWATCH_WATCH_QUARANTINE_AFTER",
+                "0",
+                "[watch.quarantine_after]",
+            ),
+        ] {
+            let msg = load(&shipped(), &[(var, value)]).unwrap_err().to_string();
+            assert!(msg.contains(key) && msg.contains("fix:"), "{msg}");
+        }
+        let s = load(&shipped(), &[("PQWATCH_WATCH_QUARANTINE_AFTER", "1")]).unwrap();
+        assert_eq!(s.watch.quarantine_after, 1);
     }
 
     #[test]

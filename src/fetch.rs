@@ -37,6 +37,10 @@ pub enum FetchError {
     /// A 200 whose body is not the contract's JSON, after every retry: try next poll.
     #[error("GET {url} returned a body that is not the contract's JSON: {message}")]
     Malformed { url: String, message: String },
+    /// The body grew past `[api] max_body_bytes` as it streamed in, and was cut off there.
+    /// Asking again gives the same body, so it is not retried.
+    #[error("GET {url} refused: the body is larger than [api] max_body_bytes ({limit} bytes)")]
+    TooLarge { url: String, limit: u64 },
     /// Stopped by shutdown before an answer came: nothing was learnt; ask again next pass.
     #[error("GET {url} stopped by shutdown")]
     Cancelled { url: String },
@@ -84,6 +88,7 @@ pub struct Client {
     detail_requests: AtomicU64,
     /// Cancelled on shutdown: ends every request, retry and back-off sleep in flight.
     stop: CancellationToken,
+    max_body_bytes: u64,
 }
 
 impl Client {
@@ -111,6 +116,7 @@ impl Client {
             list_requests: AtomicU64::new(0),
             detail_requests: AtomicU64::new(0),
             stop,
+            max_body_bytes: api.max_body_bytes,
         })
     }
 
@@ -216,7 +222,14 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
-                        match resp.bytes().await {
+                        match read_capped(resp, self.max_body_bytes).await {
+                            Err(Capped::TooLarge) => {
+                                return Err(FetchError::TooLarge {
+                                    url: url.to_string(),
+                                    limit: self.max_body_bytes,
+                                })
+                            }
+                            Err(Capped::Http(e)) => (describe(&e), None),
                             Ok(bytes) => match serde_json::from_slice(&bytes) {
                                 Ok(v) => return Ok(v),
                                 Err(e) if attempt > self.max_retries => {
@@ -227,7 +240,6 @@ impl Client {
                                 }
                                 Err(e) => (format!("malformed JSON: {e}"), None),
                             },
-                            Err(e) => (describe(&e), None),
                         }
                     } else if status == StatusCode::TOO_MANY_REQUESTS {
                         let ra = retry_after(resp.headers());
@@ -267,6 +279,30 @@ impl Client {
         };
         tokio::time::sleep_until(at).await;
     }
+}
+
+enum Capped {
+    TooLarge,
+    Http(reqwest::Error),
+}
+
+/// Reads a body chunk by chunk as it arrives, giving up as soon as it would pass `limit`: a
+/// declared Content-Length over the limit is refused before anything is read, and a body
+/// without one (chunked, or gzip-decoded) is cut off at the limit, so no more than `limit`
+/// bytes are ever held.
+async fn read_capped(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, Capped> {
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit) {
+        return Err(Capped::TooLarge);
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(Capped::Http)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(Capped::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn endpoint(kind: DocKind) -> &'static str {

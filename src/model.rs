@@ -123,13 +123,67 @@ pub enum RecordError {
     Shape(String),
     #[error("record has no numeric `id`")]
     NoId,
+    /// A date that is not a real day (2024-02-30), not in the API's form, or outside any
+    /// plausible range (0001-01-01, 9999-12-31): never stored, never silently dropped.
+    #[error("`{field}` {value:?} {problem}")]
+    Date {
+        field: &'static str,
+        value: String,
+        problem: DateProblem,
+    },
 }
 
+/// What is wrong with a date the API sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DateProblem {
+    #[error("is not a date of the form YYYY-MM-DDThh:mm:ss")]
+    NotADate,
+    #[error("is not a day of the calendar")]
+    Impossible,
+    #[error("is outside any plausible range ({EARLIEST_DATE} to {LATEST_DATE})")]
+    Implausible,
+}
+
+/// The earliest and latest days a Parliament record can plausibly carry. Written answers and
+/// statements go back to the 19th century in Hansard; nothing is dated after this century.
+pub const EARLIEST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1800, 1, 1) {
+    Some(d) => d,
+    None => panic!("a valid constant date"),
+};
+pub const LATEST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2099, 12, 31) {
+    Some(d) => d,
+    None => panic!("a valid constant date"),
+};
+
 /// The date part of the API's zone-less date-times (`2024-01-29T00:00:00`), which are UK dates.
-pub fn parse_api_date(s: Option<&str>) -> Option<NaiveDate> {
-    let s = s?;
-    let day = s.get(..10)?;
-    NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
+/// `None` (or a missing field) is no date; anything else must be a real, plausible day.
+pub fn parse_api_date(s: Option<&str>) -> Result<Option<NaiveDate>, DateProblem> {
+    let Some(s) = s else { return Ok(None) };
+    let day = s.get(..10).ok_or(DateProblem::NotADate)?;
+    let rest = &s[10..];
+    let shape_ok = day.len() == 10
+        && day.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+        && (rest.is_empty() || rest.starts_with('T'));
+    if !shape_ok {
+        return Err(DateProblem::NotADate);
+    }
+    let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| DateProblem::Impossible)?;
+    if !(EARLIEST_DATE..=LATEST_DATE).contains(&date) {
+        return Err(DateProblem::Implausible);
+    }
+    Ok(Some(date))
+}
+
+/// A date field of a record, read by [`parse_api_date`], its problem naming the field.
+fn date_field(field: &'static str, s: Option<&str>) -> Result<Option<NaiveDate>, RecordError> {
+    parse_api_date(s).map_err(|problem| RecordError::Date {
+        field,
+        value: s.unwrap_or_default().chars().take(40).collect(),
+        problem,
+    })
 }
 
 fn member_name(member: Option<&Member>, fallback: Option<&str>) -> Option<String> {
@@ -157,9 +211,12 @@ impl Document {
                     heading: q.heading,
                     question_text: q.question_text,
                     body_html: q.answer_text.unwrap_or_default(),
-                    date_tabled: parse_api_date(q.date_tabled.as_deref()),
-                    date_answered: parse_api_date(q.date_answered.as_deref()),
-                    date_corrected: parse_api_date(q.date_answer_corrected.as_deref()),
+                    date_tabled: date_field("dateTabled", q.date_tabled.as_deref())?,
+                    date_answered: date_field("dateAnswered", q.date_answered.as_deref())?,
+                    date_corrected: date_field(
+                        "dateAnswerCorrected",
+                        q.date_answer_corrected.as_deref(),
+                    )?,
                     is_holding: q.answer_is_holding.unwrap_or(false),
                     is_correction: q.answer_is_correction.unwrap_or(false),
                     answering_body_id: q.answering_body_id,
@@ -172,7 +229,7 @@ impl Document {
             DocKind::Statement => {
                 let s: ApiStatement = serde_json::from_value(value.clone())
                     .map_err(|e| RecordError::Shape(e.to_string()))?;
-                let made = parse_api_date(s.date_made.as_deref());
+                let made = date_field("dateMade", s.date_made.as_deref())?;
                 Ok(Document {
                     kind,
                     api_id: s.id.ok_or(RecordError::NoId)?,
@@ -243,6 +300,63 @@ mod tests {
             Document::from_record(DocKind::Question, &rec),
             Err(RecordError::NoId)
         );
+    }
+
+    #[test]
+    fn impossible_implausible_and_malformed_dates_are_problems_not_values_or_nulls() {
+        let read = |field: &str, date: &str| {
+            let mut v = serde_json::json!({"id": 7, "dateAnswered": "2024-02-01T00:00:00"});
+            v[field] = serde_json::json!(date);
+            Document::from_record(DocKind::Question, &serde_json::json!({ "value": v }))
+        };
+        for (field, date, problem) in [
+            (
+                "dateAnswered",
+                "2024-02-30T00:00:00",
+                DateProblem::Impossible,
+            ),
+            (
+                "dateTabled",
+                "0001-01-01T00:00:00",
+                DateProblem::Implausible,
+            ),
+            (
+                "dateAnswerCorrected",
+                "9999-12-31T00:00:00",
+                DateProblem::Implausible,
+            ),
+            ("dateAnswered", "2024-13-01", DateProblem::Impossible),
+            ("dateTabled", "yesterday", DateProblem::NotADate),
+            ("dateTabled", "2024-1-5T00:00:00", DateProblem::NotADate),
+            ("dateTabled", "2024-01-05 junk", DateProblem::NotADate),
+        ] {
+            match read(field, date) {
+                Err(RecordError::Date {
+                    field: f,
+                    problem: p,
+                    ..
+                }) => assert_eq!((f, p), (field, problem), "{date}"),
+                other => panic!("{field} {date}: {other:?}"),
+            }
+        }
+        let e = read("dateTabled", "0001-01-01T00:00:00")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dateTabled") && e.contains("0001-01-01"), "{e}");
+        // A leap day, a date alone, and the edges of the plausible range are fine.
+        let ok = read("dateAnswered", "2024-02-29T00:00:00").unwrap();
+        assert_eq!(ok.date_answered, NaiveDate::from_ymd_opt(2024, 2, 29));
+        assert!(read("dateTabled", "2024-02-29").is_ok());
+        assert!(read("dateTabled", "1800-01-01T00:00:00").is_ok());
+        assert!(read("dateTabled", "2099-12-31T00:00:00").is_ok());
+        let st = serde_json::json!({"value": {"id": 1, "dateMade": "2023-02-29T00:00:00"}});
+        assert!(matches!(
+            Document::from_record(DocKind::Statement, &st),
+            Err(RecordError::Date {
+                field: "dateMade",
+                ..
+            })
+        ));
     }
 
     #[test]

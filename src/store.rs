@@ -19,17 +19,20 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/migrations/002_statistics.sql"),
     include_str!("store/migrations/003_alerts.sql"),
     include_str!("store/migrations/004_secrets.sql"),
+    include_str!("store/migrations/007_quarantine.sql"),
     include_str!("store/migrations/008_backfill_coverage.sql"),
     include_str!("store/migrations/009_web.sql"),
 ];
 
 mod alerts;
 mod pages;
+mod quarantine;
 mod read;
 mod signups;
 mod statistics;
 pub use alerts::{AlertRow, DueAlert, SubscriberRow};
 pub use pages::{AnswerChanges, FigureChange, StatisticsPage};
+pub use quarantine::{Failure, FailureState, QuarantinedRecord};
 pub use read::ReadPool;
 pub use signups::AddressStatus;
 pub use statistics::{
@@ -582,6 +585,13 @@ fn save_in(
         outcome != SaveOutcome::NotMatched,
         now
     ])?;
+    quarantine::release(
+        tx,
+        doc.kind,
+        doc.api_id,
+        doc.uin.as_deref(),
+        doc.house.as_deref(),
+    )?;
     Ok((outcome, version_ref))
 }
 
@@ -758,6 +768,57 @@ mod tests {
         let detail = s.answer_detail(DocKind::Question, 3).unwrap().unwrap();
         assert_eq!(detail.answer.matched_keywords, kw);
         assert_eq!(detail.answer_versions.len(), 2);
+    }
+
+    #[test]
+    fn a_failure_counts_once_a_pass_quarantines_at_its_limit_and_a_new_fingerprint_starts_again() {
+        let (_d, mut s) = open();
+        let f = |fp: &str| Failure {
+            kind: DocKind::Question,
+            key: "id:9".into(),
+            api_id: Some(9),
+            uin: Some("19".into()),
+            house: Some("Commons".into()),
+            day: NaiveDate::from_ymd_opt(2024, 1, 5),
+            fingerprint: fp.into(),
+            reason: "bad".into(),
+            raw: serde_json::json!({"id": 9}),
+            at_once: false,
+        };
+        let t = |secs: i64| DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap();
+        let state = |s: &mut Store, fp: &str, at: i64| {
+            let r = s.record_failures(&[f(fp)], t(at), 3).unwrap()[0];
+            (r.attempts, r.quarantined)
+        };
+        assert_eq!(state(&mut s, "a", 0), (1, false));
+        assert_eq!(
+            state(&mut s, "a", 0),
+            (1, false),
+            "twice in one pass is one attempt"
+        );
+        assert_eq!(state(&mut s, "a", 1), (2, false));
+        assert_eq!(state(&mut s, "a", 2), (3, true));
+        assert_eq!(s.quarantined_count().unwrap(), 1);
+        let keys = ["id:9".to_owned()];
+        let q = s
+            .quarantined_fingerprints(DocKind::Question, &keys)
+            .unwrap();
+        assert_eq!(q.get("id:9").map(String::as_str), Some("a"));
+        assert_eq!(
+            state(&mut s, "b", 3),
+            (1, false),
+            "changed by the API: tried afresh"
+        );
+        assert_eq!(s.quarantined_count().unwrap(), 0);
+        let mut at_once = f("c");
+        at_once.at_once = true;
+        assert!(s.record_failures(&[at_once], t(4), 3).unwrap()[0].quarantined);
+        // Stored at last: released.
+        let mut d = doc(9, "<p>fine</p>");
+        d.uin = Some("19".into());
+        save(&mut s, d, "c", &["prison".to_owned()]);
+        assert_eq!(s.quarantined_count().unwrap(), 0);
+        assert!(s.quarantined().unwrap().is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod daemon;
 mod extract;
 mod ingest;
 mod operator;
+mod quarantine;
 mod series;
 mod shutdown;
 mod tidy;

@@ -1,5 +1,6 @@
 //! Ingest: list a window page by page, fetch the details of new or changed records, match
-//! keywords and store, holding or skipping records that cannot be read, never aborting the pass.
+//! keywords and store, holding, quarantining or skipping records that cannot be read, never
+//! aborting the pass.
 
 use std::collections::HashSet;
 
@@ -11,7 +12,7 @@ use super::{record_figures, with_store, Deps, PassReport};
 use crate::config::WatchSettings;
 use crate::fetch::{DateField, FetchError, ListQuery};
 use crate::model::{DocKind, Document};
-use crate::store::{Fnv64, SaveOutcome};
+use crate::store::{Failure, Fnv64, SaveOutcome};
 use crate::watch::html_text;
 
 /// What one window's ingest left behind.
@@ -102,8 +103,10 @@ pub(super) async fn ingest_window(
 /// A list record that needs its detail fetched.
 struct Candidate {
     api_id: i64,
+    key: String,
     fingerprint: String,
     day: NaiveDate,
+    record: serde_json::Value,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -117,17 +120,35 @@ async fn ingest_page(
     out: &mut WindowOutcome,
 ) -> anyhow::Result<()> {
     let kind = query.kind;
+    // A record quarantined with this very fingerprint is not read again: the API has not
+    // changed it, so it would fail the same way.
+    let keyed: Vec<(String, String, serde_json::Value)> = records
+        .into_iter()
+        .map(|r| {
+            let fp = fingerprint(&r);
+            (record_key(&r, &fp), fp, r)
+        })
+        .collect();
+    let keys: Vec<String> = keyed.iter().map(|(k, _, _)| k.clone()).collect();
+    let quarantined = with_store(deps, move |s| s.quarantined_fingerprints(kind, &keys)).await?;
+    let mut failures = Vec::new();
     let mut listed_docs = Vec::new();
-    for record in records {
+    for (key, fp, record) in keyed {
+        if quarantined.get(&key) == Some(&fp) {
+            report.still_quarantined += 1;
+            continue;
+        }
         let doc = match Document::from_record(kind, &record) {
             Ok(d) => d,
             Err(e) => {
-                report.held += 1;
-                hold(out, record_day(&record, query));
-                report.error(format!(
-                    "{} record held: {e}: {}",
-                    kind.as_str(),
-                    snippet(&record)
+                let day = record_day(&record, query);
+                failures.push(failure(
+                    kind,
+                    key,
+                    fp,
+                    day,
+                    format!("list record: {e}"),
+                    record,
                 ));
                 continue;
             }
@@ -139,14 +160,14 @@ async fn ingest_page(
         if !wanted(&deps.watch, &doc) {
             continue;
         }
-        listed_docs.push((doc, record));
+        listed_docs.push((doc, record, key, fp));
     }
     // Records already stored are always read (a correction or a new version may follow); new
     // ones only where something in the list record can still match.
-    let ids: Vec<i64> = listed_docs.iter().map(|(d, _)| d.api_id).collect();
+    let ids: Vec<i64> = listed_docs.iter().map(|(d, ..)| d.api_id).collect();
     let stored = with_store(deps, move |s| s.stored_ids(kind, &ids)).await?;
     let mut listed = Vec::new();
-    for (doc, record) in listed_docs {
+    for (doc, record, key, fingerprint) in listed_docs {
         if !stored.contains(&doc.api_id) && !worth_reading(deps, &doc) {
             report.skipped_by_prefilter += 1;
             continue;
@@ -158,8 +179,10 @@ async fn ingest_page(
         .unwrap_or(query.from);
         listed.push(Candidate {
             api_id: doc.api_id,
-            fingerprint: fingerprint(&record),
+            key,
+            fingerprint,
             day,
+            record,
         });
     }
     let listed_count = listed.len();
@@ -197,7 +220,7 @@ async fn ingest_page(
     }
 
     let mut items = Vec::new();
-    for (c, result) in candidates.iter().zip(results) {
+    for (c, result) in candidates.into_iter().zip(results) {
         let detail = match result {
             // Not started, or stopped by shutdown: nothing was learnt, so the window is not
             // complete and the cursor stays; the next pass asks again.
@@ -217,6 +240,34 @@ async fn ingest_page(
                 ));
                 continue;
             }
+            // Too big to read, now or on any later pass: refused, and quarantined at once.
+            Some(Err(e @ FetchError::TooLarge { .. })) => {
+                report.refused += 1;
+                let mut f = failure(
+                    kind,
+                    c.key,
+                    c.fingerprint,
+                    Some(c.day),
+                    e.to_string(),
+                    c.record,
+                );
+                f.at_once = true;
+                failures.push(f);
+                continue;
+            }
+            // Not the contract's JSON after every retry: counts towards quarantine.
+            Some(Err(e @ FetchError::Malformed { .. })) => {
+                failures.push(failure(
+                    kind,
+                    c.key,
+                    c.fingerprint,
+                    Some(c.day),
+                    e.to_string(),
+                    c.record,
+                ));
+                continue;
+            }
+            // An outage (timeouts, 429, 5xx) is no fault of the record: held, however long.
             Some(Err(e)) => {
                 report.held += 1;
                 hold(out, Some(c.day));
@@ -233,17 +284,30 @@ async fn ingest_page(
         let doc = match Document::from_record(kind, &detail) {
             Ok(d) => d,
             Err(e) => {
-                report.held += 1;
-                hold(out, Some(c.day));
-                report.error(format!(
-                    "{} {} held: detail {e}: {}",
-                    kind.as_str(),
-                    c.api_id,
-                    snippet(&detail)
+                let raw = detail.get("value").cloned().unwrap_or(detail);
+                failures.push(failure(
+                    kind,
+                    c.key,
+                    c.fingerprint,
+                    Some(c.day),
+                    format!("detail: {e}"),
+                    raw,
                 ));
                 continue;
             }
         };
+        if doc.body_html.len() as u64 > deps.watch.max_answer_bytes {
+            report.refused += 1;
+            let reason = format!(
+                "refused: the answer is {} bytes of HTML, more than [watch] max_answer_bytes ({})",
+                doc.body_html.len(),
+                deps.watch.max_answer_bytes
+            );
+            let mut f = failure(kind, c.key, c.fingerprint, Some(c.day), reason, c.record);
+            f.at_once = true;
+            failures.push(f);
+            continue;
+        }
         report.fetched += 1;
         let body_text = html_text(&doc.body_html);
         let keywords = deps.matcher.matches(&[
@@ -251,8 +315,9 @@ async fn ingest_page(
             doc.question_text.as_deref().unwrap_or(""),
             &body_text,
         ]);
-        items.push((doc, c.fingerprint.clone(), keywords));
+        items.push((doc, c.fingerprint, keywords));
     }
+    record_failures(deps, failures, now, report, out).await?;
     if items.is_empty() {
         return Ok(());
     }
@@ -322,6 +387,85 @@ fn wanted(watch: &WatchSettings, doc: &Document) -> bool {
     house_ok && body_ok
 }
 
+/// Counts this page's failures: each is held (the cursor kept before its day) until it has
+/// failed `[watch] quarantine_after` passes, or was refused for its size; then it is quarantined
+/// and no longer holds the cursor.
+async fn record_failures(
+    deps: &Deps,
+    failures: Vec<Failure>,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+    out: &mut WindowOutcome,
+) -> anyhow::Result<()> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let after = deps.watch.quarantine_after;
+    let summaries: Vec<(Option<NaiveDate>, String)> = failures
+        .iter()
+        .map(|f| {
+            let who = match f.api_id {
+                Some(id) => format!("{} {id}", f.kind.as_str()),
+                None => format!("{} record {}", f.kind.as_str(), snippet(&f.raw)),
+            };
+            (f.day, format!("{who}: {}", f.reason))
+        })
+        .collect();
+    let states = with_store(deps, move |s| s.record_failures(&failures, now, after)).await?;
+    for ((day, what), state) in summaries.into_iter().zip(states) {
+        if state.quarantined {
+            report.quarantined += 1;
+            report.error(format!(
+                "quarantined (`pqwatch answers quarantined` lists it; it is tried again when the API changes it) {what}"
+            ));
+        } else {
+            report.held += 1;
+            hold(out, day);
+            report.error(format!(
+                "held (attempt {} of {after}) {what}",
+                state.attempts
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn failure(
+    kind: DocKind,
+    key: String,
+    fingerprint: String,
+    day: Option<NaiveDate>,
+    reason: String,
+    record: serde_json::Value,
+) -> Failure {
+    let raw = match record.get("value") {
+        Some(v) if v.is_object() => v.clone(),
+        _ => record,
+    };
+    let text = |k: &str| raw.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    Failure {
+        kind,
+        api_id: raw.get("id").and_then(serde_json::Value::as_i64),
+        uin: text("uin"),
+        house: text("house"),
+        key,
+        day,
+        fingerprint,
+        reason,
+        raw,
+        at_once: false,
+    }
+}
+
+/// What identifies a record across passes: its numeric id, or (without one) its fingerprint.
+fn record_key(record: &serde_json::Value, fingerprint: &str) -> String {
+    let value = record.get("value").unwrap_or(record);
+    match value.get("id").and_then(serde_json::Value::as_i64) {
+        Some(id) => format!("id:{id}"),
+        None => format!("fp:{fingerprint}"),
+    }
+}
+
 fn hold(out: &mut WindowOutcome, day: Option<NaiveDate>) {
     match day {
         Some(d) => out.earliest_held = Some(out.earliest_held.map_or(d, |e| e.min(d))),
@@ -329,7 +473,8 @@ fn hold(out: &mut WindowOutcome, day: Option<NaiveDate>) {
     }
 }
 
-/// The day of a record we could not read, if its date field can still be found.
+/// The day of a record we could not read: its date field if that is a day of the window,
+/// else the window's first day (so the cursor stays before it whatever its dates say).
 fn record_day(record: &serde_json::Value, query: &ListQuery) -> Option<NaiveDate> {
     let value = record.get("value").unwrap_or(record);
     let key = match (query.kind, query.field) {
@@ -337,7 +482,11 @@ fn record_day(record: &serde_json::Value, query: &ListQuery) -> Option<NaiveDate
         (DocKind::Question, DateField::Answered) => "dateAnswered",
         (DocKind::Question, DateField::Corrected) => "dateAnswerCorrected",
     };
-    crate::model::parse_api_date(value.get(key).and_then(|v| v.as_str())).or(Some(query.from))
+    crate::model::parse_api_date(value.get(key).and_then(|v| v.as_str()))
+        .ok()
+        .flatten()
+        .filter(|d| (query.from..=query.to).contains(d))
+        .or(Some(query.from))
 }
 
 /// A stable fingerprint of a list record (its `value`; serde_json sorts object keys).

@@ -3,10 +3,12 @@
 //! This is the only module that composes stages, and [`run_once`] is the only function that does.
 //! Its rooms: [`ingest`] lists and fetches records and stores the matching ones, isolating
 //! failures per record (a record that could not be fetched or read is *held*: retried next pass,
-//! and the cursor stays before it; a record the API refuses with a 4xx is *skipped*); [`file`]
-//! files a new answer version's figures under statistics and queues alerts, inside the version's
-//! transaction; [`deliver`] compiles digests and sends the outbox. It does not know when it runs
-//! (the daemon decides) or how progress is shown (the caller passes a [`Progress`]).
+//! and the cursor stays before it; after `[watch] quarantine_after` passes, or at once when it
+//! is too big to take, it is *quarantined* and the cursor moves on; a record the API refuses
+//! with a 4xx is *skipped*); [`file`] files a new answer version's figures under statistics and
+//! queues alerts, inside the version's transaction; [`deliver`] compiles digests and sends the
+//! outbox. It does not know when it runs (the daemon decides) or how progress is shown (the
+//! caller passes a [`Progress`]).
 
 mod deliver;
 mod file;
@@ -163,6 +165,14 @@ pub struct PassReport {
     pub skipped: u64,
     /// Records that could not be fetched or read: retried next pass, cursor kept before them.
     pub held: u64,
+    /// Records put in quarantine this pass: unreadable for `[watch] quarantine_after` passes,
+    /// or refused for their size. The cursor moves past them.
+    pub quarantined: u64,
+    /// Records refused this pass for their size (`[api] max_body_bytes`, `[watch]
+    /// max_answer_bytes`); each is also counted in `quarantined`.
+    pub refused: u64,
+    /// Listed records skipped because they are quarantined and the API has not changed them.
+    pub still_quarantined: u64,
     /// List pages that failed after every retry.
     pub pages_failed: u64,
     /// Figures published for the first time, revised, and repeated unchanged.

@@ -22,6 +22,9 @@ pub enum Fault {
     Stall(Duration),
     /// A 200 whose body is not JSON.
     Garbage,
+    /// A 200 with no Content-Length whose JSON body never ends: it streams until the client
+    /// hangs up (the bytes written are counted in `State::endless_bytes`).
+    Endless,
 }
 
 #[derive(Default)]
@@ -35,6 +38,8 @@ pub struct State {
     pub requests: Vec<String>,
     /// Wait this long before every detail response (to make a backfill slow enough to kill).
     pub detail_delay: Duration,
+    /// Bytes written of `Fault::Endless` bodies before their clients hung up.
+    pub endless_bytes: u64,
     /// Where each question id was last found in `questions`; checked on every use and rebuilt
     /// on a miss, so tests may push or edit questions directly.
     question_at: std::collections::HashMap<i64, usize>,
@@ -154,6 +159,10 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
             .unwrap_or("/")
             .to_owned();
         let (status, headers, body) = respond(&target, &state);
+        if status == ENDLESS {
+            stream_endless(&mut writer, &state);
+            return;
+        }
         let reason = match status {
             200 => "OK",
             404 => "Not Found",
@@ -209,6 +218,7 @@ fn respond(target: &str, state: &Mutex<State>) -> (u16, Vec<(String, String)>, V
             );
         }
         Some(Fault::Garbage) => return (200, vec![], b"{\"totalResults\": 3, \"resu".to_vec()),
+        Some(Fault::Endless) => return (ENDLESS, vec![], vec![]),
         Some(Fault::Stall(d)) => std::thread::sleep(d),
         None => {}
     }
@@ -302,6 +312,26 @@ fn respond(target: &str, state: &Mutex<State>) -> (u16, Vec<(String, String)>, V
         .collect();
     let body = json!({"totalResults": matching.len(), "results": results});
     (200, vec![], body.to_string().into_bytes())
+}
+
+/// The status `respond` gives for [`Fault::Endless`]: `serve` streams the body itself.
+const ENDLESS: u16 = 0;
+
+/// A 200 without Content-Length (the end is the connection's close) whose body never ends,
+/// written 64 KB at a time until the client hangs up.
+fn stream_endless(writer: &mut TcpStream, state: &Mutex<State>) {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+    if writer.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let _ = writer.write_all(b"{\"value\": {\"id\": 1, \"answerText\": \"");
+    let chunk = vec![b'9'; 64 * 1024];
+    loop {
+        if writer.write_all(&chunk).is_err() {
+            return;
+        }
+        state.lock().unwrap().endless_bytes += chunk.len() as u64;
+    }
 }
 
 fn not_found() -> (u16, Vec<(String, String)>, Vec<u8>) {
