@@ -346,6 +346,9 @@ impl FetchError {
             FetchError::Malformed { message, .. } => {
                 format!("the answer is not the API's JSON ({message})")
             }
+            FetchError::TooLarge { limit, .. } => {
+                format!("the answer is larger than [api] max_body_bytes ({limit} bytes)")
+            }
             FetchError::Cancelled { .. } => "stopped by shutdown".to_owned(),
         }
     }
@@ -362,6 +365,9 @@ impl FetchError {
             FetchError::Permanent { .. } => "[api] base_url and the API's documented shape",
             FetchError::Malformed { .. } => {
                 "that [api] base_url points at the Parliament API, not a proxy or captive portal"
+            }
+            FetchError::TooLarge { .. } => {
+                "[api] max_body_bytes, if the API really sends bodies this large; otherwise [api] base_url"
             }
             FetchError::Cancelled { .. } => "nothing: it was asked to stop",
         }
