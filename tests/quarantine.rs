@@ -300,7 +300,11 @@ fn through_the_binary_a_numeric_answer_text_blocks_three_polls_then_is_quarantin
         let o = pq(&["poll", "--once"]).output().unwrap();
         assert_eq!(o.status.code(), Some(1), "pass {attempt} is incomplete");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("1 records held"), "{err}");
+        assert!(
+            err.contains("could not read 1 record")
+                && err.contains(&format!("attempt {attempt} of 3")),
+            "{err}"
+        );
         let (code, status) = json_out(&mut pq(&["status", "--json"]));
         assert_eq!(code, Some(1), "unhealthy while held: {status}");
         assert_eq!(status["quarantined"], 0);
