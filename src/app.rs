@@ -1091,11 +1091,11 @@ fn changes(settings: Settings, since: Option<chrono::NaiveDate>, json: bool) -> 
                 "{:<8}{} {} {}: {}{} ({} {} {}, {})",
                 c.change,
                 if c.is_correction { " (correction)" } else { "" },
-                one_line(&c.statistic),
-                if c.cell.is_empty() {
-                    String::new()
-                } else {
-                    format!("[{}]", c.cell)
+                one_line(&c.title),
+                match (c.cell.is_empty(), c.measure.is_empty()) {
+                    (false, _) => format!("[{}]", c.cell),
+                    (true, false) => format!("[{}]", one_line(&c.measure)),
+                    (true, true) => String::new(),
                 },
                 c.period.as_deref().unwrap_or("-"),
                 match (&c.previous_raw, c.change.as_str()) {

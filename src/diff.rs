@@ -120,6 +120,7 @@ mod tests {
             row: vec![],
             column: vec![],
             cell: [0, 0],
+            measure: String::new(),
         }
     }
 

@@ -32,5 +32,6 @@ pub mod progress;
 pub mod series;
 pub mod store;
 pub mod subscribers;
+pub mod title;
 pub mod watch;
 pub mod web;

@@ -112,6 +112,8 @@ const STOPWORDS: &[&str] = &[
 pub struct Context {
     pub answering_body: String,
     pub heading: String,
+    /// The question asked (what is counted, and its scope).
+    pub question: String,
 }
 
 /// One figure of a draft, keyed for comparison with history.
@@ -128,13 +130,20 @@ pub struct Figure {
     pub row: Vec<String>,
     pub column: Vec<String>,
     pub cell: [usize; 2],
+    /// The label naming what this figure measures ("Dismissals"), markers apart; "" if none.
+    pub measure: String,
 }
 
 /// A statistic as one table presents it, before it is matched.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Draft {
     pub table_index: usize,
+    /// A title a person would write (see [`crate::title`]).
     pub title: String,
+    /// The table's caption as published, kept as the description.
+    pub description: String,
+    /// The label naming what is measured ("Dismissals"), markers apart; "" if none.
+    pub measure_label: String,
     pub answering_body: String,
     pub unit: Option<Unit>,
     /// Measure words from the caption and the constant labels.
@@ -232,13 +241,20 @@ pub fn drafts(table: &Table, ctx: &Context) -> Vec<Draft> {
         by_unit.entry(unit_name(o.unit)).or_default().push(o);
     }
     let caption = table.caption.clone().unwrap_or_default();
+    let several = by_unit.len() > 1;
     by_unit
         .into_values()
-        .map(|obs| draft(table.index, &caption, ctx, &obs))
+        .map(|obs| draft(table.index, &caption, ctx, &obs, several))
         .collect()
 }
 
-fn draft(table_index: usize, caption: &str, ctx: &Context, obs: &[&Observation]) -> Draft {
+fn draft(
+    table_index: usize,
+    caption: &str,
+    ctx: &Context,
+    obs: &[&Observation],
+    several: bool,
+) -> Draft {
     // Label positions: ("r", depth) and ("c", depth); a position with one value is a measure
     // label, with several a dimension.
     let mut values: BTreeMap<(char, usize), BTreeSet<&str>> = BTreeMap::new();
@@ -255,6 +271,7 @@ fn draft(table_index: usize, caption: &str, ctx: &Context, obs: &[&Observation])
     let mut measure = words(caption);
     let mut dims = BTreeSet::new();
     let mut figures = Vec::with_capacity(obs.len());
+    let mut measure_labels: Vec<String> = Vec::new();
     for o in obs {
         let mut key = Vec::new();
         for (side, labels) in [('r', &o.row), ('c', &o.column)] {
@@ -264,6 +281,10 @@ fn draft(table_index: usize, caption: &str, ctx: &Context, obs: &[&Observation])
                 }
                 if constant(side, i) {
                     measure.extend(words(l));
+                    let clean = split_markers(l).0;
+                    if !clean.is_empty() && !measure_labels.contains(&clean) {
+                        measure_labels.push(clean);
+                    }
                 } else {
                     let n = normalise_label(l);
                     dims.insert(n.clone());
@@ -281,7 +302,12 @@ fn draft(table_index: usize, caption: &str, ctx: &Context, obs: &[&Observation])
             row: o.row.clone(),
             column: o.column.clone(),
             cell: o.cell,
+            measure: String::new(),
         });
+    }
+    let measure_label = measure_labels.join(" / ");
+    for f in &mut figures {
+        f.measure = measure_label.clone();
     }
     // A figure with no period in a table of periods (a "Total" row) totals the periods shown:
     // key it by that span, so totals over different years are different cells, not revisions.
@@ -297,14 +323,18 @@ fn draft(table_index: usize, caption: &str, ctx: &Context, obs: &[&Observation])
         }
     }
     let unit = obs.first().and_then(|o| o.unit);
-    let title = if caption.is_empty() {
-        ctx.heading.clone()
-    } else {
-        caption.to_owned()
-    };
+    let title = crate::title::title(&crate::title::Parts {
+        question: &ctx.question,
+        heading: &ctx.heading,
+        caption,
+        measure: &measure_label,
+        one_of_several: several,
+    });
     Draft {
         table_index,
         title,
+        description: caption.to_owned(),
+        measure_label,
         answering_body: ctx.answering_body.clone(),
         unit,
         measure,
@@ -385,6 +415,7 @@ mod tests {
         Context {
             answering_body: "Ministry of Justice".into(),
             heading: "Prisons: Crimes of Violence".into(),
+            question: String::new(),
         }
     }
 

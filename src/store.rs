@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/migrations/002_statistics.sql"),
     include_str!("store/migrations/003_alerts.sql"),
     include_str!("store/migrations/004_secrets.sql"),
+    include_str!("store/migrations/005_identity.sql"),
     include_str!("store/migrations/007_quarantine.sql"),
     include_str!("store/migrations/008_backfill_coverage.sql"),
     include_str!("store/migrations/009_web.sql"),

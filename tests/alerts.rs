@@ -96,9 +96,19 @@ fn a_follower_gets_exactly_one_email_with_the_new_and_revised_figures_and_others
     assert_eq!(m.header("To").as_deref(), Some("Rep <rep@union.test>"));
     assert_eq!(
         m.header("Subject").as_deref(),
-        Some("1 new figure, 1 revised: Prison Officers: Dismissal")
+        Some(
+            "New and revised figures: Prison Officer (and PCO) Conveyance of Drugs 2019- Dec 2023"
+        )
     );
-    assert!(m.text.contains("New figures:\n  Prison Officer (and PCO) Conveyance of Drugs 2019- Dec 2023 — 2024 / Amount: 30"), "{}", m.text);
+    assert!(m.text.contains("New figures:\n  Prison Officer (and PCO) Conveyance of Drugs 2019- Dec 2023\n    2024 / Amount: 30"), "{}", m.text);
+    assert_eq!(
+        m.text
+            .matches("Conveyance of Drugs 2019- Dec 2023\n")
+            .count(),
+        2,
+        "the title heads each group once: {}",
+        m.text
+    );
     assert!(
         m.text
             .contains("2023 / Amount: 21 -> 23 (was given in Commons 10001"),
@@ -657,7 +667,9 @@ fn a_backfill_is_silent_unless_asked_to_alert() {
     assert_eq!(got.len(), 1, "{}", got.len());
     assert_eq!(
         got[0].header("Subject").as_deref(),
-        Some("1 new figure, 1 revised: Prison Officers: Dismissal")
+        Some(
+            "New and revised figures: Prison Officer (and PCO) Conveyance of Drugs 2019- Dec 2023"
+        )
     );
 }
 

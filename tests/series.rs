@@ -103,6 +103,25 @@ async fn a_new_edition_of_drug_conveyance_figures_gives_one_new_one_revised_and_
     assert_eq!(revised.source.question_id, 2);
     assert_eq!(revised.previous_source.as_ref().unwrap().question_id, 1);
     assert_eq!(revised.source.cell, [5, 1], "header row 0, then 2019..2023");
+    // A change reads alone, as scripts get it from `pqwatch changes --json`.
+    let json = serde_json::to_value(revised).unwrap();
+    assert!(json["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("Prison officers dismissed for supplying and transporting drugs"));
+    assert_eq!(json["title"], json["statistic"]);
+    assert_eq!(json["row"], serde_json::json!(["2023"]));
+    assert_eq!(json["period_label"], "2023");
+    assert_eq!(
+        (json["previous_raw"].as_str(), json["raw"].as_str()),
+        (Some("21"), Some("23"))
+    );
+    assert!(json["measure"].is_string() && json["column"].is_array());
+    assert_eq!(json["source"]["question_id"], 2);
+    assert!(json["source"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
 }
 
 #[tokio::test]
@@ -298,4 +317,108 @@ async fn a_correction_is_diffed_against_the_version_it_replaces_and_marked() {
     assert!(rev[0].is_correction);
     assert_eq!(rev[0].source.version, 2);
     assert_eq!(rev[0].previous_source.as_ref().unwrap().version, 1);
+}
+
+/// Every real answer the tests hold: the corpus, the edition groups and the look-alike pairs.
+fn every_fixture_answer() -> Vec<(String, Value)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut files = Vec::new();
+    for dir in ["corpus", "editions", "lookalikes"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                for f in std::fs::read_dir(&p).unwrap().flatten() {
+                    files.push(f.path());
+                }
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (p.display().to_string(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn no_statistic_in_the_fixtures_is_titled_table_n_or_by_a_sentence_about_the_table() {
+    let mut seen = 0;
+    for (name, a) in every_fixture_answer() {
+        let ctx = pqwatch::series::Context {
+            answering_body: a["answering_body"].as_str().unwrap_or("").into(),
+            heading: a["heading"].as_str().unwrap_or("").into(),
+            question: a["question_text"].as_str().unwrap_or("").into(),
+        };
+        let x = pqwatch::extract::extract(a["answer_html"].as_str().unwrap_or(""));
+        for t in &x.tables {
+            for d in pqwatch::series::drafts(t, &ctx) {
+                seen += 1;
+                let title = d.title.as_str();
+                let lower = title.to_lowercase();
+                let table_n = lower
+                    .strip_prefix("table")
+                    .is_some_and(|r| r.trim().chars().all(|c| c.is_ascii_digit()));
+                assert!(!title.trim().is_empty(), "{name}: empty title");
+                assert!(!table_n, "{name}: {title}");
+                assert!(!lower.starts_with("the information"), "{name}: {title}");
+                assert!(!lower.starts_with("the table below"), "{name}: {title}");
+                assert!(
+                    !(lower.starts_with("the number of") && lower.contains(" is ")),
+                    "{name}: {title}"
+                );
+                assert!(title.chars().count() <= 90, "{name}: {title}");
+                assert!(!lower.contains("table below"), "{name}: {title}");
+            }
+        }
+    }
+    assert!(seen >= 10, "only {seen} statistics in the fixtures");
+}
+
+#[test]
+fn fixture_titles_name_what_is_counted() {
+    let got: Vec<(String, Vec<String>)> = every_fixture_answer()
+        .into_iter()
+        .map(|(name, a)| {
+            let ctx = pqwatch::series::Context {
+                answering_body: a["answering_body"].as_str().unwrap_or("").into(),
+                heading: a["heading"].as_str().unwrap_or("").into(),
+                question: a["question_text"].as_str().unwrap_or("").into(),
+            };
+            let x = pqwatch::extract::extract(a["answer_html"].as_str().unwrap_or(""));
+            let titles = x
+                .tables
+                .iter()
+                .flat_map(|t| pqwatch::series::drafts(t, &ctx))
+                .map(|d| d.title)
+                .collect();
+            (name, titles)
+        })
+        .collect();
+    let find = |needle: &str| {
+        got.iter()
+            .find(|(n, _)| n.contains(needle))
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        find("corpus/2015-12-noms-staff-dismissed-corruption"),
+        vec!["NOMS staff dismissed for corruption"]
+    );
+    assert!(
+        find("corpus/2024-02-01-prison-officers-dismissal")
+            .iter()
+            .all(
+                |t| t.starts_with("Prison officers dismissed for supplying and transporting drugs")
+            ),
+        "{got:?}"
+    );
 }

@@ -107,13 +107,64 @@ fn summary(new: usize, revised: usize) -> String {
     }
 }
 
+/// The statistics an alert reports, in order (revised first), each named once.
+fn statistics(a: &AnswerAlert) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for f in a.revised.iter().chain(&a.new) {
+        if !out.contains(&f.statistic.as_str()) {
+            out.push(&f.statistic);
+        }
+    }
+    out
+}
+
+/// The figure lines of one list, grouped by statistic in first-seen order.
+fn grouped(lines: &[FigureLine]) -> Vec<(&str, Vec<&FigureLine>)> {
+    let mut out: Vec<(&str, Vec<&FigureLine>)> = Vec::new();
+    for f in lines {
+        match out.iter_mut().find(|(s, _)| *s == f.statistic) {
+            Some((_, v)) => v.push(f),
+            None => out.push((&f.statistic, vec![f])),
+        }
+    }
+    out
+}
+
+/// "New figures: NOMS staff dismissed for corruption and 2 more": always names a statistic, or
+/// for an answer without figures its heading or what its question asks.
 pub fn subject(a: &AnswerAlert) -> String {
     let corr = if a.is_correction { "Correction: " } else { "" };
-    header_text(&format!(
-        "{corr}{}: {}",
-        summary(a.new.len(), a.revised.len()),
-        a.heading
-    ))
+    let what = match (a.new.len(), a.revised.len()) {
+        (0, 0) => "New answer",
+        (_, 0) => "New figures",
+        (0, _) => "Revised figures",
+        _ => "New and revised figures",
+    };
+    let stats = statistics(a);
+    let name = match stats.first() {
+        Some(first) if !first.trim().is_empty() => {
+            let more = stats.len() - 1;
+            if more == 0 {
+                (*first).to_owned()
+            } else {
+                format!("{first} and {more} more")
+            }
+        }
+        _ => {
+            let heading = header_text(&a.heading);
+            if !heading.is_empty() {
+                heading
+            } else if let Some(t) = crate::title::from_question(&a.question) {
+                t
+            } else {
+                match &a.uin {
+                    Some(u) => format!("written answer {u}"),
+                    None => "a written answer".to_owned(),
+                }
+            }
+        }
+    };
+    header_text(&format!("{corr}{what}: {name}"))
 }
 
 /// The unsubscribe footer's two forms.
@@ -146,22 +197,27 @@ fn answer_text(a: &AnswerAlert, out: &mut String) {
     }
     if !a.new.is_empty() {
         let _ = writeln!(out, "\nNew figures:");
-        for f in &a.new {
-            let _ = writeln!(out, "  {} — {}: {}", f.statistic, f.label, f.raw);
+        for (stat, lines) in grouped(&a.new) {
+            let _ = writeln!(out, "  {}", header_text(stat));
+            for f in lines {
+                let _ = writeln!(out, "    {}: {}", f.label, f.raw);
+            }
         }
     }
     if !a.revised.is_empty() {
         let _ = writeln!(out, "\nRevised figures:");
-        for f in &a.revised {
-            let _ = writeln!(
-                out,
-                "  {} — {}: {} -> {} (was given in {})",
-                f.statistic,
-                f.label,
-                f.previous_raw.as_deref().unwrap_or("-"),
-                f.raw,
-                f.previous_source.as_deref().unwrap_or("an earlier answer")
-            );
+        for (stat, lines) in grouped(&a.revised) {
+            let _ = writeln!(out, "  {}", header_text(stat));
+            for f in lines {
+                let _ = writeln!(
+                    out,
+                    "    {}: {} -> {} (was given in {})",
+                    f.label,
+                    f.previous_raw.as_deref().unwrap_or("-"),
+                    f.raw,
+                    f.previous_source.as_deref().unwrap_or("an earlier answer")
+                );
+            }
         }
     }
     for t in &a.tables {
@@ -210,39 +266,43 @@ fn answer_html(a: &AnswerAlert, out: &mut String) {
         let _ = write!(out, "<p><a href=\"{}\">Official record</a></p>", esc(u));
     }
     if !a.new.is_empty() {
-        out.push_str("<h3>New figures</h3><ul>");
-        for f in &a.new {
-            let _ = write!(
-                out,
-                "<li>{} — {}: <strong>{}</strong></li>",
-                esc(&f.statistic),
-                esc(&f.label),
-                esc(&f.raw)
-            );
+        out.push_str("<h3>New figures</h3>");
+        for (stat, lines) in grouped(&a.new) {
+            let _ = write!(out, "<h4>{}</h4><ul>", esc(stat));
+            for f in lines {
+                let _ = write!(
+                    out,
+                    "<li>{}: <strong>{}</strong></li>",
+                    esc(&f.label),
+                    esc(&f.raw)
+                );
+            }
+            out.push_str("</ul>");
         }
-        out.push_str("</ul>");
     }
     if !a.revised.is_empty() {
-        out.push_str("<h3>Revised figures</h3><ul>");
-        for f in &a.revised {
-            let was = match (
-                f.previous_source.as_deref(),
-                f.previous_url.as_deref().and_then(safe_url),
-            ) {
-                (Some(s), Some(u)) => format!("<a href=\"{}\">{}</a>", esc(u), esc(s)),
-                (Some(s), None) => esc(s),
-                _ => "an earlier answer".into(),
-            };
-            let _ = write!(
-                out,
-                "<li>{} — {}: {} → <strong>{}</strong> (was given in {was})</li>",
-                esc(&f.statistic),
-                esc(&f.label),
-                esc(f.previous_raw.as_deref().unwrap_or("-")),
-                esc(&f.raw)
-            );
+        out.push_str("<h3>Revised figures</h3>");
+        for (stat, lines) in grouped(&a.revised) {
+            let _ = write!(out, "<h4>{}</h4><ul>", esc(stat));
+            for f in lines {
+                let was = match (
+                    f.previous_source.as_deref(),
+                    f.previous_url.as_deref().and_then(safe_url),
+                ) {
+                    (Some(s), Some(u)) => format!("<a href=\"{}\">{}</a>", esc(u), esc(s)),
+                    (Some(s), None) => esc(s),
+                    _ => "an earlier answer".into(),
+                };
+                let _ = write!(
+                    out,
+                    "<li>{}: {} → <strong>{}</strong> (was given in {was})</li>",
+                    esc(&f.label),
+                    esc(f.previous_raw.as_deref().unwrap_or("-")),
+                    esc(&f.raw)
+                );
+            }
+            out.push_str("</ul>");
         }
-        out.push_str("</ul>");
     }
     for t in &a.tables {
         let _ = write!(
@@ -427,13 +487,42 @@ mod tests {
     }
 
     #[test]
-    fn the_subject_names_the_heading_and_what_changed_on_one_line() {
+    fn the_subject_names_the_statistic_and_what_changed_on_one_line() {
         let s = subject(&sample());
-        assert_eq!(
-            s,
-            "1 new figure, 1 revised: Prisons: Drones Bcc: victim@example.org"
-        );
+        assert_eq!(s, "New and revised figures: Drone incidents");
         assert!(!s.contains(['\r', '\n']));
+        let mut a = sample();
+        a.revised.clear();
+        a.new[0].statistic = "NOMS staff dismissed for corruption".into();
+        let mut other = a.new[0].clone();
+        other.statistic = "Drone incidents\r\nBcc: x@y.org".into();
+        a.new.push(other.clone());
+        a.new.push(other);
+        assert_eq!(
+            subject(&a),
+            "New figures: NOMS staff dismissed for corruption and 1 more"
+        );
+    }
+
+    #[test]
+    fn an_alert_subject_always_names_something_even_without_heading_or_figures() {
+        let mut a = sample();
+        a.heading = String::new();
+        a.new.clear();
+        a.revised.clear();
+        a.question = "To ask the Secretary of State for Justice, how many NOMS staff have been dismissed for corruption in each of the last five years.".into();
+        assert_eq!(
+            subject(&a),
+            "New answer: NOMS staff dismissed for corruption"
+        );
+        a.question = String::new();
+        assert_eq!(subject(&a), "New answer: written answer 1234");
+        let mut a = sample();
+        a.heading = String::new();
+        for f in a.new.iter_mut().chain(a.revised.iter_mut()) {
+            f.statistic = "Drone finds".into();
+        }
+        assert_eq!(subject(&a), "New and revised figures: Drone finds");
     }
 
     #[test]
@@ -455,7 +544,7 @@ mod tests {
     }
 
     #[test]
-    fn the_alert_lists_new_and_revised_figures_and_marks_changed_cells() {
+    fn the_alert_lists_new_and_revised_figures_under_their_statistic_and_marks_changed_cells() {
         let r = alert(
             &sample(),
             &Unsubscribe {
@@ -466,7 +555,7 @@ mod tests {
         );
         assert!(r
             .text
-            .contains("New figures:\n  Drone incidents — 2024: 1,667"));
+            .contains("New figures:\n  Drone incidents\n    2024: 1,667"));
         assert!(r
             .text
             .contains("2023: 1,200 -> 1,214 (was given in Commons 999 (2024-02-01))"));

@@ -49,6 +49,7 @@ pub fn record_figures(
             .or_else(|| doc.answering_body_id.map(|id| id.to_string()))
             .unwrap_or_default(),
         heading: doc.heading.clone().unwrap_or_default(),
+        question: doc.question_text.clone().unwrap_or_default(),
     };
     // Two tables of one answer are never one statistic.
     let mut used = HashSet::new();
@@ -87,7 +88,7 @@ pub fn record_figures(
                 statistic,
                 version,
                 draft.table_index,
-                &draft.title,
+                &draft.description,
                 &reason,
                 &now,
             )?;

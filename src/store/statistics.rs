@@ -110,15 +110,18 @@ impl Recorder<'_, '_> {
             &d.measure
         };
         let id: i64 = self.tx.query_row(
-            "INSERT INTO statistics (title, answering_body, unit, measure_json, dims_json, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            "INSERT INTO statistics (title, answering_body, unit, measure_json, dims_json, created_at,
+                 description, measure_label)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
             params![
                 d.title,
                 d.answering_body,
                 unit,
                 serde_json::to_string(measure)?,
                 serde_json::to_string(&d.dims)?,
-                now
+                now,
+                d.description,
+                d.measure_label
             ],
             |r| r.get(0),
         )?;
@@ -214,8 +217,9 @@ impl Recorder<'_, '_> {
             .tx
             .prepare_cached(
                 "INSERT INTO observations (statistic_id, source_id, cell_key, period_key,
-                     period_label, row_json, column_json, grid_row, grid_col, raw, value, kind)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+                     period_label, row_json, column_json, grid_row, grid_col, raw, value, kind,
+                     measure)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
             )?
             .query_row(
                 params![
@@ -230,7 +234,8 @@ impl Recorder<'_, '_> {
                     f.cell[1] as i64,
                     f.raw,
                     f.value,
-                    kind_str(f.kind)
+                    kind_str(f.kind),
+                    f.measure
                 ],
                 |r| r.get(0),
             )?)
@@ -308,12 +313,24 @@ pub struct SeriesValue {
     pub source: Provenance,
 }
 
-/// A new or revised figure, for `pqwatch changes` and `series show`.
+/// A new or revised figure, for `pqwatch changes` and `series show`. It reads alone: the
+/// statistic's title, the measure label, the row and column labels as published (markers
+/// apart), the period, old and new value, and where both were published.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChangeRow {
     pub id: i64,
     pub statistic_id: i64,
     pub statistic: String,
+    /// The statistic's title (the same as `statistic`, named for scripts).
+    pub title: String,
+    /// The label naming what is measured ("Conveyance of drugs"); "" if the table had none.
+    pub measure: String,
+    /// Row labels as published, outermost first, footnote markers apart.
+    pub row: Vec<String>,
+    /// Column labels as published, outermost first, footnote markers apart.
+    pub column: Vec<String>,
+    /// The period as published ("2014", "2019-20"), or null.
+    pub period_label: Option<String>,
     pub unit: String,
     pub change: String,
     pub cell: String,
@@ -370,6 +387,15 @@ fn provenance(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Provenance> 
         cell: [r.get(at + 9)?, r.get(at + 10)?],
         is_correction: r.get(at + 11)?,
     })
+}
+
+/// Stored labels, footnote markers apart ("Prison Officer (1)" → "Prison Officer").
+fn labels(json: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<String>>(json)
+        .unwrap_or_default()
+        .iter()
+        .map(|l| crate::extract::value::split_markers(l).0)
+        .collect()
 }
 
 const FROM_OBS: &str = "observations o
@@ -474,7 +500,7 @@ impl Store {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT c.id, c.statistic_id, st.title, st.unit, c.change, o.cell_key, o.period_key,
                     o.period_label, o.raw, o.value, o.kind, p.raw, p.value, c.is_correction,
-                    c.created_at, p.id, {PROVENANCE}
+                    c.created_at, p.id, o.measure, o.row_json, o.column_json, {PROVENANCE}
              FROM changes c JOIN statistics st ON st.id = c.statistic_id
                   JOIN observations o ON o.id = c.observation_id
                   JOIN statistic_sources s ON s.id = o.source_id
@@ -493,6 +519,11 @@ impl Store {
                         id: r.get(0)?,
                         statistic_id: r.get(1)?,
                         statistic: r.get(2)?,
+                        title: r.get(2)?,
+                        measure: r.get(16)?,
+                        row: labels(&r.get::<_, String>(17)?),
+                        column: labels(&r.get::<_, String>(18)?),
+                        period_label: r.get(7)?,
                         unit: r.get(3)?,
                         change: r.get(4)?,
                         cell: r.get(5)?,
@@ -506,7 +537,7 @@ impl Store {
                         previous_source: None,
                         is_correction: r.get(13)?,
                         created_at: r.get(14)?,
-                        source: provenance(r, 16)?,
+                        source: provenance(r, 19)?,
                     },
                     r.get(15)?,
                 ))
