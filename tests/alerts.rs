@@ -103,7 +103,7 @@ fn a_follower_gets_exactly_one_email_with_the_new_and_revised_figures_and_others
     assert!(m.text.contains("New figures:\n  Prison Officer (and PCO) Conveyance of Drugs 2019- Dec 2023\n    2024 / Amount: 30"), "{}", m.text);
     assert_eq!(
         m.text
-            .matches("Conveyance of Drugs 2019- Dec 2023\n")
+            .matches("\n  Prison Officer (and PCO) Conveyance of Drugs 2019- Dec 2023\n    ")
             .count(),
         2,
         "the title heads each group once: {}",
