@@ -1,22 +1,108 @@
 //! Statistics: what a table measures, and whether it is a new edition of a statistic seen before.
 //! Pure: tables and known statistics in, drafts and scored, explained matches out.
 //!
-//! A table splits into one draft statistic per unit (a table of numbers and rates is two
-//! statistics). Within a draft, labels that are the same on every figure ("Number of incidents",
-//! "Amount") say what is measured; labels that vary (prisons, staff groups) are dimensions, and
-//! periods are the time axis. A draft matches a known statistic of the same answering body and
-//! unit when their measure words overlap enough; below the threshold it starts a new statistic,
-//! since a false revision is worse than a split series.
+//! A series is the unit of identity: one measure, optionally broken down by dimensions (prisons,
+//! staff groups), over periods. A table splits into one draft per unit and per non-period column
+//! label (a table of four measures by year is four series; numbers and rates are two). Within a
+//! draft, labels that are the same on every figure ("Dismissals") say what is measured; labels
+//! that vary are dimensions, and periods are the time axis.
+//!
+//! A draft joins a known series of the same answering body and unit on the evidence together
+//! (docs/matching.md): a scope qualifier one has and the other lacks (youth, women, agency, one
+//! region) always separates them; overlapping figures that mostly agree join them whatever the
+//! headers say; the same measure words and topic join them even when every overlapping figure
+//! differs (a department re-running its figures). Weak evidence starts a new statistic, and the
+//! reason names the one nearly matched and why not: a false revision is worse than a split series.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::extract::value::split_markers;
 use crate::extract::{Kind, Observation, Table, Unit};
 
-/// Jaccard similarity of measure words at or above which a draft joins a known statistic.
+/// Similarity of measure-label words (Jaccard) at or above which two series measure the same.
 pub const MATCH_THRESHOLD: f64 = 0.8;
+/// Overlap of topic words (shared / smaller set) at or above which two series are about the same.
+pub const TOPIC_THRESHOLD: f64 = 0.5;
+/// Topic overlap needed when only the measure labels agree but a revision is announced, or when
+/// there are no measure labels at all (a bare "Number" column) and the topic must carry it.
+pub const TOPIC_WEAK: f64 = 0.3;
+pub const TOPIC_ALONE: f64 = 0.8;
+
+/// Qualifiers that narrow what is counted: a series with one that the other lacks is another
+/// statistic ("youth custody only", "women prisoners", "agency staff", "in Wales").
+const SCOPE_WORDS: &[&str] = &[
+    "youth",
+    "young",
+    "juvenile",
+    "juveniles",
+    "child",
+    "children",
+    "women",
+    "woman",
+    "female",
+    "females",
+    "girls",
+    "male",
+    "males",
+    "men",
+    "boys",
+    "agency",
+    "contractor",
+    "contractors",
+    "contracted",
+    "private",
+    "privately",
+    "foreign",
+    "remand",
+    "remanded",
+    "england",
+    "wales",
+    "scotland",
+    "london",
+    "north",
+    "south",
+    "east",
+    "west",
+    "midlands",
+    "yorkshire",
+    "welsh",
+];
+
+/// Phrases naming the whole estate or a stock term, removed before scope words are read.
+const NOT_SCOPE: &[&str] = &[
+    "england and wales",
+    "england & wales",
+    "england &amp; wales",
+    "young offender institutions",
+    "young offender institution",
+    "young offenders institutions",
+    "young offenders institution",
+    "young offenders",
+    "category of offences",
+    "offence category",
+    "open to",
+];
+
+/// Words in an answer's prose that announce revised figures.
+const REVISION_CUES: &[&str] = &[
+    "revised",
+    "revision",
+    "corrected",
+    "correcting",
+    "correction",
+    "understated",
+    "overstated",
+    "further cases",
+    "re-run",
+    "rerun",
+    "amended",
+    "since my reply",
+    "since my answer",
+    "since my previous",
+    "updated figures",
+];
 
 /// Words that say nothing about what is measured (and so survive a renamed "Number" column).
 const STOPWORDS: &[&str] = &[
@@ -114,6 +200,8 @@ pub struct Context {
     pub heading: String,
     /// The question asked (what is counted, and its scope).
     pub question: String,
+    /// The answer's prose as text, read only for words announcing revisions.
+    pub prose: String,
 }
 
 /// One figure of a draft, keyed for comparison with history.
@@ -146,8 +234,14 @@ pub struct Draft {
     pub measure_label: String,
     pub answering_body: String,
     pub unit: Option<Unit>,
-    /// Measure words from the caption and the constant labels.
+    /// Measure words: the words of the series' own constant labels ("Dismissals").
     pub measure: BTreeSet<String>,
+    /// Topic words: the question's title, the caption and the heading.
+    pub topic: BTreeSet<String>,
+    /// Scope qualifiers found in the question, caption, heading and labels.
+    pub scope: BTreeSet<String>,
+    /// Whether the answer's prose says figures were revised or corrected.
+    pub revision_cue: bool,
     /// Words of the heading (a weaker signal, shared by many statistics).
     pub heading: BTreeSet<String>,
     /// Normalised dimension values (prisons, staff groups).
@@ -161,6 +255,11 @@ pub struct Known {
     pub id: i64,
     pub measure: BTreeSet<String>,
     pub dims: BTreeSet<String>,
+    /// Empty for statistics stored before series matching (then `measure` stands in).
+    pub topic: BTreeSet<String>,
+    pub scope: BTreeSet<String>,
+    /// The latest number of each (cell key, period key), for the candidates worth reading.
+    pub values: Vec<(String, String, f64)>,
 }
 
 /// Why a draft was filed where it was: stored, and shown by `pqwatch series show`.
@@ -176,6 +275,27 @@ pub struct MatchReason {
     pub shared_dims: Vec<String>,
     /// The best candidate that fell short, when a new statistic was started.
     pub best_rejected: Option<(i64, f64)>,
+    /// Jaccard similarity of the measure-label words (null when either has none).
+    #[serde(default)]
+    pub label_similarity: Option<f64>,
+    /// Topic words shared, over the smaller topic.
+    #[serde(default)]
+    pub topic_overlap: f64,
+    /// Overlapping figures (same cell and period) that agree and that differ.
+    #[serde(default)]
+    pub values_agree: usize,
+    #[serde(default)]
+    pub values_differ: usize,
+    /// Scope qualifiers only one side has.
+    #[serde(default)]
+    pub scope_only_new: Vec<String>,
+    #[serde(default)]
+    pub scope_only_known: Vec<String>,
+    #[serde(default)]
+    pub revision_cue: bool,
+    /// One sentence: why it matched, or which statistic it nearly matched and why not.
+    #[serde(default)]
+    pub why: String,
 }
 
 /// A prison's or group's name, normalised: HMP/HMYOI prefixes dropped, "&" as "and", case and
@@ -236,9 +356,20 @@ pub fn drafts(table: &Table, ctx: &Context) -> Vec<Draft> {
         .iter()
         .filter(|o| o.kind != Kind::Text)
         .collect();
-    let mut by_unit: BTreeMap<&'static str, Vec<&Observation>> = BTreeMap::new();
+    // One series per unit and per non-period column label: a table of four measures by year
+    // is four series.
+    let mut by_unit: BTreeMap<(&'static str, Vec<String>), Vec<&Observation>> = BTreeMap::new();
     for o in figures {
-        by_unit.entry(unit_name(o.unit)).or_default().push(o);
+        let path: Vec<String> = o
+            .column
+            .iter()
+            .filter(|l| crate::extract::period::parse(l).is_none())
+            .map(|l| normalise_label(l))
+            .collect();
+        by_unit
+            .entry((unit_name(o.unit), path))
+            .or_default()
+            .push(o);
     }
     let caption = table.caption.clone().unwrap_or_default();
     let several = by_unit.len() > 1;
@@ -268,7 +399,7 @@ fn draft(
     }
     let is_period_label = |l: &str| crate::extract::period::parse(l).is_some();
     let constant = |side: char, i: usize| values.get(&(side, i)).is_some_and(|v| v.len() == 1);
-    let mut measure = words(caption);
+    let mut measure = BTreeSet::new();
     let mut dims = BTreeSet::new();
     let mut figures = Vec::with_capacity(obs.len());
     let mut measure_labels: Vec<String> = Vec::new();
@@ -330,11 +461,29 @@ fn draft(
         measure: &measure_label,
         one_of_several: several,
     });
+    let mut topic = words(caption);
+    topic.extend(words(&ctx.heading));
+    if let Some(t) = crate::title::from_question(&ctx.question) {
+        topic.extend(words(&t));
+    }
+    // The question or caption narrows the scope only when it names one qualifier: one naming
+    // several ("(a) England and Wales, (b) Scotland") asks for a breakdown, each series a part.
+    let mut scope_words = scope(&format!("{} {measure_label}", ctx.heading));
+    for text in [first_clause(&ctx.question), caption] {
+        let named = scope(text);
+        if named.len() <= 1 {
+            scope_words.extend(named);
+        }
+    }
+    let prose = ctx.prose.to_lowercase();
     Draft {
         table_index,
         title,
         description: caption.to_owned(),
         measure_label,
+        topic,
+        scope: scope_words,
+        revision_cue: REVISION_CUES.iter().any(|c| prose.contains(c)),
         answering_body: ctx.answering_body.clone(),
         unit,
         measure,
@@ -344,9 +493,63 @@ fn draft(
     }
 }
 
-/// The measure words worth looking a draft up by: all of them (the store picks the rarest).
-pub fn lookup_words(d: &Draft) -> Vec<String> {
-    d.measure.iter().chain(&d.heading).cloned().collect()
+/// The words worth looking a draft up by: its measure words first, then its topic (the store
+/// reads only the rarest few of each).
+pub fn lookup_words(d: &Draft) -> (Vec<String>, Vec<String>) {
+    (
+        d.measure.iter().cloned().collect(),
+        d.topic.iter().chain(&d.heading).cloned().collect(),
+    )
+}
+
+/// Candidates whose figures are worth reading: the `n` closest by words (a shared measure word
+/// or topic), so reading values stays bounded however many candidates the words find.
+pub fn closest(d: &Draft, mut known: Vec<Known>, n: usize) -> Vec<Known> {
+    let d_topic: BTreeSet<String> = d.topic.union(&d.heading).cloned().collect();
+    let key = |k: &Known| {
+        let topic = if k.topic.is_empty() {
+            &k.measure
+        } else {
+            &k.topic
+        };
+        jaccard(&d.measure, &k.measure) + overlap(&d_topic, topic)
+    };
+    known.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.id.cmp(&b.id)));
+    known.truncate(n);
+    known
+}
+
+/// The first clause of a question: what it asks, before "; and what ...".
+fn first_clause(q: &str) -> &str {
+    q.split([';', '?']).next().unwrap_or("")
+}
+
+/// The scope qualifiers in a text.
+pub fn scope(text: &str) -> BTreeSet<String> {
+    let mut t = format!(
+        " {} ",
+        split_markers(text)
+            .0
+            .to_lowercase()
+            .replace('\u{2019}', "'")
+    );
+    for p in NOT_SCOPE {
+        t = t.replace(p, " ");
+    }
+    t.split(|c: char| !c.is_alphabetic())
+        .filter(|w| SCOPE_WORDS.contains(w))
+        .map(|w| match w {
+            "woman" | "female" | "females" | "girls" => "women",
+            "male" | "males" | "boys" => "men",
+            "young" | "juvenile" | "juveniles" | "child" | "children" => "youth",
+            "contractors" | "contracted" => "contractor",
+            "privately" => "private",
+            "remanded" => "remand",
+            "welsh" => "wales",
+            w => w,
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
@@ -357,47 +560,232 @@ fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
     a.intersection(b).count() as f64 / union as f64
 }
 
-/// Scores a draft against each candidate and picks the best at or above the threshold.
-/// The candidates are already of the same answering body and unit.
-pub fn best_match(d: &Draft, candidates: &[Known]) -> MatchReason {
-    let measure = if d.measure.is_empty() {
-        &d.heading
+/// Shared words over the smaller set: a short topic inside a long one still counts.
+fn overlap(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+    let n = a.len().min(b.len());
+    if n == 0 {
+        return 0.0;
+    }
+    a.intersection(b).count() as f64 / n as f64
+}
+
+/// The evidence for one candidate, and whether it is enough.
+struct Judged<'k> {
+    known: &'k Known,
+    matched: bool,
+    score: f64,
+    label: Option<f64>,
+    topic: f64,
+    agree: usize,
+    differ: usize,
+    scope_new: Vec<String>,
+    scope_known: Vec<String>,
+    why: String,
+}
+
+fn judge<'k>(d: &Draft, k: &'k Known) -> Judged<'k> {
+    // Statistics stored before series matching have only `measure` (caption and labels).
+    let legacy = k.topic.is_empty() && k.scope.is_empty();
+    let k_topic = if legacy { &k.measure } else { &k.topic };
+    let k_measure = if legacy { &BTreeSet::new() } else { &k.measure };
+    let d_topic: BTreeSet<String> = d.topic.union(&d.heading).cloned().collect();
+    let label =
+        (!d.measure.is_empty() && !k_measure.is_empty()).then(|| jaccard(&d.measure, k_measure));
+    let topic = overlap(&d_topic, k_topic).max(if legacy {
+        overlap(&d.measure.union(&d_topic).cloned().collect(), k_topic)
     } else {
-        &d.measure
-    };
-    let mut best: Option<(&Known, f64)> = None;
-    for k in candidates {
-        let mut score = jaccard(measure, &k.measure);
-        // Dimensions that do not overlap at all (other prisons entirely) weaken the match.
-        if !d.dims.is_empty() && !k.dims.is_empty() && d.dims.is_disjoint(&k.dims) {
-            score *= 0.8;
-        }
-        if best.is_none_or(|(b, s)| score > s || (score == s && k.id < b.id)) {
-            best = Some((k, score));
+        0.0
+    });
+    let known: HashMap<(&str, &str), f64> = k
+        .values
+        .iter()
+        .map(|(c, p, v)| ((c.as_str(), p.as_str()), *v))
+        .collect();
+    let (mut agree, mut differ, mut timeless_differ) = (0, 0, 0);
+    for f in &d.figures {
+        let v = match f.kind {
+            Kind::Number => f.value,
+            Kind::Nil => Some(0.0),
+            _ => None,
+        };
+        if let (Some(v), Some(kv)) = (v, known.get(&(f.cell_key.as_str(), f.period_key.as_str()))) {
+            if (v - kv).abs() < 1e-9 {
+                agree += 1;
+            } else {
+                differ += 1;
+                if f.period_key.is_empty() {
+                    timeless_differ += 1;
+                }
+            }
         }
     }
-    let reason = |k: Option<&Known>, score: f64, matched: bool| {
-        let empty = BTreeSet::new();
-        let (km, kd) = k.map_or((&empty, &empty), |k| (&k.measure, &k.dims));
-        MatchReason {
-            matched: if matched { k.map(|k| k.id) } else { None },
-            score,
-            threshold: MATCH_THRESHOLD,
-            shared_words: measure.intersection(km).cloned().collect(),
-            only_new_words: measure.difference(km).cloned().collect(),
-            only_known_words: km.difference(measure).cloned().collect(),
-            shared_dims: d.dims.intersection(kd).cloned().collect(),
-            best_rejected: if matched {
-                None
-            } else {
-                k.map(|k| (k.id, score))
-            },
-        }
+    let scope_new: Vec<String> = if legacy {
+        Vec::new()
+    } else {
+        d.scope.difference(&k.scope).cloned().collect()
     };
-    match best {
-        Some((k, s)) if s >= MATCH_THRESHOLD => reason(Some(k), s, true),
-        Some((k, s)) => reason(Some(k), s, false),
-        None => reason(None, 0.0, false),
+    let scope_known: Vec<String> = if legacy {
+        Vec::new()
+    } else {
+        k.scope.difference(&d.scope).cloned().collect()
+    };
+    let words = label.unwrap_or(topic);
+    let values_agree = agree >= 2 && agree > differ;
+    // Three or more overlapping figures, all agreeing and not all one value, are one series
+    // whatever the words say (a reworded header, a table rebuilt around them).
+    let distinct: BTreeSet<String> = d
+        .figures
+        .iter()
+        .filter_map(|f| {
+            let kv = known.get(&(f.cell_key.as_str(), f.period_key.as_str()))?;
+            (f.value? - kv).abs().lt(&1e-9).then(|| format!("{kv}"))
+        })
+        .collect();
+    let values_strong = agree >= 3 && differ == 0 && distinct.len() >= 2;
+    let related = label.unwrap_or(0.0) > 0.0 || topic >= TOPIC_WEAK;
+    let same_measure = match label {
+        Some(l) => {
+            (l >= MATCH_THRESHOLD && topic >= TOPIC_THRESHOLD)
+                || (l >= TOPIC_THRESHOLD && topic >= TOPIC_ALONE)
+        }
+        None => topic >= TOPIC_ALONE,
+    };
+    // A revision announced in the prose: a shared measure word and a related topic suffice.
+    let announced = d.revision_cue && label.is_some_and(|l| l > 0.0) && topic >= TOPIC_WEAK;
+    let overlapping = agree + differ;
+    let (matched, why) = if !scope_new.is_empty() || !scope_known.is_empty() {
+        (
+            false,
+            format!(
+                "different scope: {} only in the new table, {} only in statistic {}",
+                list(&scope_new),
+                list(&scope_known),
+                k.id
+            ),
+        )
+    } else if values_strong || (values_agree && related) {
+        (
+            true,
+            format!("{agree} of {overlapping} overlapping figures agree"),
+        )
+    } else if timeless_differ > 0 && agree == 0 {
+        (
+            false,
+            format!(
+                "figures without a period differ from statistic {} ({timeless_differ}): a new date or another statistic, not a revision",
+                k.id
+            ),
+        )
+    } else if same_measure || announced {
+        let how = if announced && !same_measure {
+            "the same measure, and the answer says figures were revised"
+        } else {
+            "the same measure and topic"
+        };
+        let values = match (agree, differ) {
+            (0, 0) => "no overlapping figures".to_owned(),
+            (0, n) => format!("all {n} overlapping figures differ (a re-run revises every one)"),
+            (a, n) => format!("{a} of {} overlapping figures agree", a + n),
+        };
+        (true, format!("{how}; {values}"))
+    } else {
+        (
+            false,
+            format!(
+                "too little evidence: measure words {}, topic overlap {topic:.2}, {agree} of {overlapping} overlapping figures agree",
+                label.map_or("absent".to_owned(), |l| format!("{l:.2}"))
+            ),
+        )
+    };
+    let value_part = if overlapping > 0 {
+        agree as f64 / overlapping as f64
+    } else {
+        0.5
+    };
+    Judged {
+        known: k,
+        matched,
+        score: (words + value_part) / 2.0,
+        label,
+        topic,
+        agree,
+        differ,
+        scope_new,
+        scope_known,
+        why,
+    }
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Weighs the evidence for each candidate and picks the best that is enough; else explains the
+/// nearest miss. The candidates are already of the same answering body and unit.
+pub fn best_match(d: &Draft, candidates: &[Known]) -> MatchReason {
+    let mut best: Option<Judged<'_>> = None;
+    for k in candidates {
+        let j = judge(d, k);
+        let better = match &best {
+            None => true,
+            Some(b) => {
+                (j.matched, j.score, std::cmp::Reverse(j.known.id))
+                    > (b.matched, b.score, std::cmp::Reverse(b.known.id))
+            }
+        };
+        if better {
+            best = Some(j);
+        }
+    }
+    let Some(j) = best else {
+        return MatchReason {
+            matched: None,
+            score: 0.0,
+            threshold: MATCH_THRESHOLD,
+            shared_words: Vec::new(),
+            only_new_words: d.measure.iter().cloned().collect(),
+            only_known_words: Vec::new(),
+            shared_dims: Vec::new(),
+            best_rejected: None,
+            label_similarity: None,
+            topic_overlap: 0.0,
+            values_agree: 0,
+            values_differ: 0,
+            scope_only_new: Vec::new(),
+            scope_only_known: Vec::new(),
+            revision_cue: d.revision_cue,
+            why: "no known statistic shares its words".into(),
+        };
+    };
+    let k = j.known;
+    MatchReason {
+        matched: j.matched.then_some(k.id),
+        score: j.score,
+        threshold: MATCH_THRESHOLD,
+        shared_words: d.measure.intersection(&k.measure).cloned().collect(),
+        only_new_words: d.measure.difference(&k.measure).cloned().collect(),
+        only_known_words: k.measure.difference(&d.measure).cloned().collect(),
+        shared_dims: d.dims.intersection(&k.dims).cloned().collect(),
+        best_rejected: (!j.matched).then_some((k.id, j.score)),
+        label_similarity: j.label,
+        topic_overlap: j.topic,
+        values_agree: j.agree,
+        values_differ: j.differ,
+        scope_only_new: j.scope_new,
+        scope_only_known: j.scope_known,
+        revision_cue: d.revision_cue,
+        why: if j.matched {
+            format!("matched statistic {}: {}", k.id, j.why)
+        } else {
+            format!(
+                "new statistic; nearly matched statistic {}, but {}",
+                k.id, j.why
+            )
+        },
     }
 }
 
@@ -416,6 +804,7 @@ mod tests {
             answering_body: "Ministry of Justice".into(),
             heading: "Prisons: Crimes of Violence".into(),
             question: String::new(),
+            prose: String::new(),
         }
     }
 
@@ -442,7 +831,7 @@ mod tests {
         let ds = drafts(&x.tables[0], &ctx());
         assert_eq!(ds.len(), 2);
         let count = ds.iter().find(|d| d.unit == Some(Unit::Count)).unwrap();
-        assert!(count.measure.contains("assault") && count.measure.contains("incident"));
+        assert!(count.measure.contains("incident") && count.topic.contains("assault"));
         assert_eq!(
             count.dims.iter().cloned().collect::<Vec<_>>(),
             vec!["huntercombe", "maidstone"]
@@ -451,24 +840,90 @@ mod tests {
         assert_eq!(count.figures[0].period_key, "2019");
     }
 
+    fn known_from(id: i64, d: &Draft) -> Known {
+        Known {
+            id,
+            measure: d.measure.clone(),
+            dims: d.dims.clone(),
+            topic: d.topic.union(&d.heading).cloned().collect(),
+            scope: d.scope.clone(),
+            values: d
+                .figures
+                .iter()
+                .filter_map(|f| Some((f.cell_key.clone(), f.period_key.clone(), f.value?)))
+                .collect(),
+        }
+    }
+
+    fn one(html: &str) -> Draft {
+        drafts(&extract(html).tables[0], &ctx()).remove(0)
+    }
+
     #[test]
     fn a_renamed_generic_column_still_matches_but_a_qualifier_does_not() {
-        let a = extract("<p>Staff dismissed for corruption</p><table><tr><th>Year</th><th>Number</th></tr><tr><td>2019</td><td>5</td></tr><tr><td>2020</td><td>6</td></tr></table>");
-        let b = extract("<p>Staff dismissed for corruption</p><table><tr><th>Year</th><th>Total</th></tr><tr><td>2020</td><td>6</td></tr><tr><td>2021</td><td>7</td></tr></table>");
-        let c = extract("<p>Agency staff dismissed for corruption</p><table><tr><th>Year</th><th>Number</th></tr><tr><td>2020</td><td>6</td></tr><tr><td>2021</td><td>7</td></tr></table>");
-        let da = &drafts(&a.tables[0], &ctx())[0];
-        let known = Known {
-            id: 1,
-            measure: da.measure.clone(),
-            dims: da.dims.clone(),
-        };
-        let m = best_match(
-            &drafts(&b.tables[0], &ctx())[0],
-            std::slice::from_ref(&known),
-        );
+        let a = one("<p>Staff dismissed for corruption</p><table><tr><th>Year</th><th>Number</th></tr><tr><td>2019</td><td>5</td></tr><tr><td>2020</td><td>6</td></tr></table>");
+        let b = one("<p>Staff dismissed for corruption</p><table><tr><th>Year</th><th>Total</th></tr><tr><td>2020</td><td>6</td></tr><tr><td>2021</td><td>7</td></tr></table>");
+        let c = one("<p>Agency staff dismissed for corruption</p><table><tr><th>Year</th><th>Number</th></tr><tr><td>2020</td><td>6</td></tr><tr><td>2021</td><td>7</td></tr></table>");
+        let known = known_from(1, &a);
+        let m = best_match(&b, std::slice::from_ref(&known));
         assert_eq!(m.matched, Some(1), "{m:?}");
-        let m = best_match(&drafts(&c.tables[0], &ctx())[0], &[known]);
+        let m = best_match(&c, &[known]);
         assert_eq!(m.matched, None, "{m:?}");
-        assert_eq!(m.only_new_words, vec!["agency"]);
+        assert_eq!(m.scope_only_new, vec!["agency"]);
+        assert_eq!(m.best_rejected.map(|b| b.0), Some(1));
+        assert!(m.why.contains("nearly matched statistic 1"), "{}", m.why);
+    }
+
+    #[test]
+    fn a_table_of_four_measures_by_year_is_four_series_and_one_column_alone_joins_its_own() {
+        let wide = "<p>The table below shows convictions, police cautions, dismissals and exclusions of staff.</p><table><tr><th></th><th>Convictions</th><th>Police Cautions</th><th>Dismissals</th><th>Exclusions</th></tr>\
+            <tr><td>2013</td><td>23</td><td>15</td><td>16</td><td>72</td></tr><tr><td>2014</td><td>26</td><td>5</td><td>17</td><td>81</td></tr></table>";
+        let ds = drafts(&extract(wide).tables[0], &ctx());
+        assert_eq!(ds.len(), 4);
+        let known: Vec<Known> = ds
+            .iter()
+            .enumerate()
+            .map(|(i, d)| known_from(i as i64 + 1, d))
+            .collect();
+        let dismissals = known
+            .iter()
+            .find(|k| k.measure.contains("dismissal"))
+            .unwrap()
+            .id;
+        // Alone, re-run: every overlapping figure differs, the measure and topic are the same.
+        let alone = one("<p>Dismissals of staff for corruption.</p><table><tr><th>Year</th><th>Dismissals</th></tr><tr><td>2013</td><td>15</td></tr><tr><td>2014</td><td>16</td></tr></table>");
+        let m = best_match(&alone, &known);
+        assert_eq!(m.matched, Some(dismissals), "{m:?}");
+        assert_eq!((m.values_agree, m.values_differ), (0, 2));
+    }
+
+    #[test]
+    fn agreeing_figures_join_a_reworded_header_and_disagreeing_ones_alone_do_not_prove_a_match() {
+        let a = one("<p>Assaults on staff</p><table><tr><th>Year</th><th>Assaults</th></tr><tr><td>2019</td><td>50</td></tr><tr><td>2020</td><td>61</td></tr><tr><td>2021</td><td>70</td></tr></table>");
+        let reworded = one("<p>Attacks on officers</p><table><tr><th>Year</th><th>Attacks on prison staff</th></tr><tr><td>2020</td><td>61</td></tr><tr><td>2021</td><td>70</td></tr><tr><td>2022</td><td>75</td></tr></table>");
+        let other = one("<p>Finds of drones</p><table><tr><th>Year</th><th>Drone finds</th></tr><tr><td>2020</td><td>3</td></tr><tr><td>2021</td><td>4</td></tr></table>");
+        let known = known_from(7, &a);
+        assert_eq!(
+            best_match(&reworded, std::slice::from_ref(&known)).matched,
+            Some(7)
+        );
+        let m = best_match(&other, &[known]);
+        assert_eq!(m.matched, None, "{m:?}");
+    }
+
+    #[test]
+    fn scope_words_are_read_apart_from_the_whole_estate() {
+        assert!(scope("Deaths in prisons in England and Wales").is_empty());
+        assert_eq!(
+            scope("Self-harm by women prisoners in Wales")
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec!["wales", "women"]
+        );
+        assert_eq!(
+            scope("youth custody only").into_iter().collect::<Vec<_>>(),
+            vec!["youth"]
+        );
+        assert!(scope("prisons and young offender institutions").is_empty());
     }
 }

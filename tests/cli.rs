@@ -372,12 +372,14 @@ fn series_and_changes_commands_show_history_with_sources_and_export_tidy_csv() {
     assert_eq!(d["values"].as_array().unwrap().len(), 11);
     assert_eq!(d["revisions"].as_array().unwrap().len(), 1);
     assert_eq!(d["revisions"][0]["previous_raw"], "21");
+    let reason = &d["sources"][1]["reason"];
+    assert_eq!(reason["matched"].to_string(), id, "{reason}");
     assert!(
-        d["sources"][1]["reason"]["shared_words"]
-            .as_array()
+        reason["why"]
+            .as_str()
             .unwrap()
-            .len()
-            >= 3
+            .starts_with("matched statistic"),
+        "{reason}"
     );
 
     let o = run(&url, dir.path(), &["changes", "--json"]);

@@ -15,6 +15,9 @@ use crate::store::{Recorder, VersionRef};
 use crate::subscribers::Frequency;
 use crate::watch::{html_text, Matcher};
 
+/// Candidates whose figures are read and weighed, per draft.
+const VALUE_CANDIDATES: usize = 8;
+
 /// What filing one answer version's figures did.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FigureCounts {
@@ -50,6 +53,7 @@ pub fn record_figures(
             .unwrap_or_default(),
         heading: doc.heading.clone().unwrap_or_default(),
         question: doc.question_text.clone().unwrap_or_default(),
+        prose: html_text(&doc.body_html),
     };
     // Two tables of one answer are never one statistic.
     let mut used = HashSet::new();
@@ -59,11 +63,17 @@ pub fn record_figures(
                 continue;
             }
             let unit = series::unit_key(draft.unit);
-            let known: Vec<_> = rec
-                .candidates(&draft.answering_body, unit, &series::lookup_words(&draft))?
+            let (measure_words, topic_words) = series::lookup_words(&draft);
+            let found: Vec<_> = rec
+                .candidates(&draft.answering_body, unit, (&measure_words, &topic_words))?
                 .into_iter()
                 .filter(|k| !used.contains(&k.id))
                 .collect();
+            // Figures are read for the closest few only, so the cost stays flat.
+            let mut known = series::closest(&draft, found, VALUE_CANDIDATES);
+            for k in &mut known {
+                rec.read_values(k)?;
+            }
             let reason = series::best_match(&draft, &known);
             let statistic = match reason.matched {
                 Some(id) => {

@@ -17,6 +17,8 @@ use crate::series::{Draft, Figure, Known, MatchReason};
 /// Postings read per lookup word, and words read per lookup: bounds that keep a lookup's cost
 /// independent of how many statistics are stored.
 const LOOKUP_WORDS: usize = 4;
+/// Measure words read per lookup (before the rarest topic words).
+const MEASURE_WORDS: usize = 2;
 const POSTINGS_PER_WORD: usize = 200;
 
 /// The answer version a table came from.
@@ -55,41 +57,59 @@ fn kind_from(s: &str) -> Kind {
 }
 
 impl Recorder<'_, '_> {
-    /// Known statistics of this body and unit that share one of the draft's rarest words.
+    /// Known statistics of this body and unit that share one of the draft's rarest measure
+    /// words or rarest topic words (values not yet read: see [`Recorder::read_values`]).
     pub fn candidates(
         &self,
         answering_body: &str,
         unit: &str,
-        words: &[String],
+        (measure, topic): (&[String], &[String]),
     ) -> anyhow::Result<Vec<Known>> {
-        let mut counted = Vec::new();
         let mut count = self
             .tx
             .prepare_cached("SELECT n FROM word_counts WHERE word = ?1")?;
-        for w in words {
-            if let Some(n) = count.query_row([w], |r| r.get::<_, i64>(0)).optional()? {
-                counted.push((n, w));
+        let mut rarest = |words: &[String]| -> anyhow::Result<Vec<String>> {
+            let mut counted = Vec::new();
+            for w in words {
+                if let Some(n) = count.query_row([w], |r| r.get::<_, i64>(0)).optional()? {
+                    counted.push((n, w.clone()));
+                }
+            }
+            counted.sort();
+            Ok(counted.into_iter().map(|(_, w)| w).collect())
+        };
+        let mut chosen: Vec<String> = rarest(measure)?.into_iter().take(MEASURE_WORDS).collect();
+        for w in rarest(topic)? {
+            if chosen.len() >= MEASURE_WORDS + LOOKUP_WORDS {
+                break;
+            }
+            if !chosen.contains(&w) {
+                chosen.push(w);
             }
         }
-        counted.sort();
         let mut ids = BTreeSet::new();
         let mut postings = self.tx.prepare_cached(
             "SELECT statistic_id FROM statistic_words WHERE word = ?1 ORDER BY statistic_id DESC LIMIT ?2",
         )?;
-        for (_, w) in counted.iter().take(LOOKUP_WORDS) {
+        for w in &chosen {
             for id in postings.query_map(params![w, POSTINGS_PER_WORD as i64], |r| r.get(0))? {
                 ids.insert(id?);
             }
         }
         let mut load = self.tx.prepare_cached(
-            "SELECT measure_json, dims_json FROM statistics
+            "SELECT measure_json, dims_json, topic_json, scope_json FROM statistics
              WHERE id = ?1 AND answering_body = ?2 AND unit = ?3",
         )?;
         let mut out = Vec::new();
         for id in ids {
-            if let Some((m, d)) = load
+            if let Some((m, d, t, s)) = load
                 .query_row(params![id, answering_body, unit], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
                 })
                 .optional()?
             {
@@ -97,22 +117,45 @@ impl Recorder<'_, '_> {
                     id,
                     measure: serde_json::from_str(&m)?,
                     dims: serde_json::from_str(&d)?,
+                    topic: serde_json::from_str(&t)?,
+                    scope: serde_json::from_str(&s)?,
+                    values: Vec::new(),
                 });
             }
         }
         Ok(out)
     }
 
+    /// Reads a candidate's latest number for each cell and period, for weighing figures.
+    pub fn read_values(&self, k: &mut Known) -> anyhow::Result<()> {
+        let mut latest: HashMap<(String, String), Prior> = HashMap::new();
+        for (cell, period, p) in self.history(k.id)? {
+            let key = (cell, period);
+            if crate::diff::supersedes(latest.get(&key), p.kind) {
+                latest.insert(key, p);
+            }
+        }
+        k.values = latest
+            .into_iter()
+            .filter_map(|((c, p), prior)| {
+                let v = match prior.kind {
+                    Kind::Number => prior.value,
+                    Kind::Nil => Some(0.0),
+                    _ => None,
+                }?;
+                Some((c, p, v))
+            })
+            .collect();
+        Ok(())
+    }
+
     pub fn create_statistic(&self, d: &Draft, unit: &str, now: &str) -> anyhow::Result<i64> {
-        let measure = if d.measure.is_empty() {
-            &d.heading
-        } else {
-            &d.measure
-        };
+        let measure = &d.measure;
+        let topic: BTreeSet<String> = d.topic.union(&d.heading).cloned().collect();
         let id: i64 = self.tx.query_row(
             "INSERT INTO statistics (title, answering_body, unit, measure_json, dims_json, created_at,
-                 description, measure_label)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                 description, measure_label, topic_json, scope_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
             params![
                 d.title,
                 d.answering_body,
@@ -121,7 +164,9 @@ impl Recorder<'_, '_> {
                 serde_json::to_string(&d.dims)?,
                 now,
                 d.description,
-                d.measure_label
+                d.measure_label,
+                serde_json::to_string(&topic)?,
+                serde_json::to_string(&d.scope)?
             ],
             |r| r.get(0),
         )?;
@@ -132,7 +177,7 @@ impl Recorder<'_, '_> {
             "INSERT INTO word_counts (word, n) VALUES (?1, 1)
              ON CONFLICT (word) DO UPDATE SET n = n + 1",
         )?;
-        for w in measure.iter().chain(&d.heading) {
+        for w in measure.iter().chain(&topic) {
             if post.execute(params![w, id])? > 0 {
                 count.execute([w])?;
             }
