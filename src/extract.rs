@@ -5,6 +5,7 @@
 //! Tables come from `<table>` elements and, in an answer without one, from runs of label–number
 //! lines (`<p>2019: 10</p>`, or a year line followed by a number line).
 
+pub(crate) mod marker;
 pub mod period;
 pub mod render;
 pub mod table;
@@ -30,54 +31,106 @@ pub struct Table {
     pub caption: Option<String>,
     /// The footnote markers that were in the caption.
     pub caption_markers: Vec<String>,
-    /// The header rows' text, after spans are expanded.
+    /// The header rows' text, after spans are expanded (`<sup>` markers left out).
     pub header_rows: Vec<Vec<String>>,
     /// The other rows' text (section rows included), after spans are expanded.
     pub rows: Vec<Vec<String>>,
     pub observations: Vec<Observation>,
     /// The notes and key that follow the table.
     pub notes: Vec<String>,
+    /// The notes that start with a footnote marker: which note each marker points to.
+    pub footnotes: Vec<Footnote>,
     /// What could not be read, as data.
     pub problems: Vec<String>,
 }
 
+/// A note that explains a marker: `(1) Assaults on staff are a subset of all assault incidents.`
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Footnote {
+    /// The marker, as labels and values carry it (`1`, `a`, `*`).
+    pub marker: String,
+    /// Index of the note in the table's `notes`.
+    pub note: usize,
+}
+
+/// The parts of a table before its footnotes are linked.
+pub(crate) struct TableParts {
+    pub index: usize,
+    /// Flattened, markers encoded.
+    pub caption: Option<String>,
+    pub header_rows: Vec<Vec<String>>,
+    pub rows: Vec<Vec<String>>,
+    pub observations: Vec<Observation>,
+    /// Flattened, markers encoded.
+    pub notes: Vec<String>,
+    pub problems: Vec<String>,
+}
+
 impl Table {
-    fn new(
-        index: usize,
-        caption: Option<String>,
-        header_rows: Vec<Vec<String>>,
-        rows: Vec<Vec<String>>,
-        observations: Vec<Observation>,
-        notes: Vec<String>,
-        problems: Vec<String>,
-    ) -> Table {
-        let (caption, caption_markers) = match caption {
+    pub(crate) fn new(p: TableParts) -> Table {
+        let (caption, caption_markers) = match p.caption {
             Some(c) => {
-                let (text, markers) = caption_markers(&c);
+                let r = marker::resolve(&c);
+                let (text, mut plain_markers) = caption_markers(&r.text);
+                let mut markers = r.markers;
+                markers.append(&mut plain_markers);
                 (Some(text).filter(|t| !t.is_empty()), markers)
             }
             None => (None, vec![]),
         };
+        let footnotes: Vec<Footnote> = p
+            .notes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| {
+                marker::note_markers(n)
+                    .into_iter()
+                    .map(move |marker| Footnote { marker, note: i })
+            })
+            .collect();
+        let mut observations = p.observations;
+        if !footnotes.is_empty() {
+            for o in &mut observations {
+                o.notes = footnotes
+                    .iter()
+                    .filter(|f| {
+                        o.markers
+                            .iter()
+                            .chain(o.row_markers.iter().flatten())
+                            .chain(o.column_markers.iter().flatten())
+                            .any(|m| marker::same(m, &f.marker))
+                    })
+                    .map(|f| f.note)
+                    .collect();
+                o.notes.sort_unstable();
+                o.notes.dedup();
+            }
+        }
         Table {
-            index,
+            index: p.index,
             caption,
             caption_markers,
-            header_rows,
-            rows,
+            header_rows: p.header_rows,
+            rows: p.rows,
             observations,
-            notes,
-            problems,
+            notes: p.notes.iter().map(|n| marker::shown(n)).collect(),
+            footnotes,
+            problems: p.problems,
         }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Observation {
-    /// Row labels, outer to inner (a spanning section row first).
+    /// Row labels, outer to inner (a spanning section row first), footnote markers removed.
     pub row: Vec<String>,
-    /// Column labels, outer to inner.
+    /// The footnote markers of each row label (one list a label, often empty).
+    pub row_markers: Vec<Vec<String>>,
+    /// Column labels, outer to inner, footnote markers removed.
     pub column: Vec<String>,
-    /// The cell as written.
+    /// The footnote markers of each column label.
+    pub column_markers: Vec<Vec<String>>,
+    /// The cell as written (a `<sup>` marker left out: it is in `markers`).
     pub raw: String,
     pub value: Option<f64>,
     pub kind: Kind,
@@ -88,29 +141,33 @@ pub struct Observation {
     pub period: Option<Period>,
     /// Footnote markers glued to the value.
     pub markers: Vec<String>,
+    /// The notes (indices into the table's `notes`) that this figure's markers point to: its
+    /// value's, its row labels' and its column labels'.
+    pub notes: Vec<usize>,
     /// Row and column in the expanded grid, from 0, header rows included.
     pub cell: [usize; 2],
 }
 
-/// A block of the answer in reading order.
+/// A block of the answer in reading order. Text is flattened with its `<sup>` markers encoded
+/// (see [`marker`]).
 enum Block<'a> {
     Text(String),
-    Table(ElementRef<'a>),
+    Table(ElementRef<'a>, bool),
 }
 
 /// Extracts every table of an answer.
 pub fn extract(html: &str) -> Extraction {
     let doc = Html::parse_fragment(html);
-    let mut blocks = Vec::new();
-    collect_blocks(doc.root_element(), &mut blocks);
+    let blocks = collect_blocks(&doc);
     let table_positions: Vec<usize> = blocks
         .iter()
         .enumerate()
-        .filter_map(|(i, b)| matches!(b, Block::Table(_)).then_some(i))
+        .filter_map(|(i, b)| matches!(b, Block::Table(..)).then_some(i))
         .collect();
     let mut tables = Vec::new();
+    let mut budget = Budget::for_input(html.len());
     for (n, &pos) in table_positions.iter().enumerate() {
-        let Block::Table(el) = blocks[pos] else {
+        let Block::Table(el, nested) = blocks[pos] else {
             continue;
         };
         let caption = match pos.checked_sub(1).map(|p| &blocks[p]) {
@@ -128,20 +185,28 @@ pub fn extract(html: &str) -> Extraction {
             .iter()
             .filter_map(|b| match b {
                 Block::Text(t) => Some(t.clone()),
-                Block::Table(_) => None,
+                Block::Table(..) => None,
             })
             .collect();
-        tables.push(table::extract_table(el, n, caption, notes));
+        tables.push(table::extract_table(
+            el,
+            n,
+            caption,
+            notes,
+            nested,
+            &mut budget,
+        ));
     }
     if table_positions.is_empty() {
         let lines: Vec<String> = blocks
             .into_iter()
             .filter_map(|b| match b {
                 Block::Text(t) => Some(t),
-                Block::Table(_) => None,
+                Block::Table(..) => None,
             })
             .collect();
-        tables.extend(line_tables(&lines));
+        drop(doc);
+        tables.extend(line_tables(&lines, &mut budget));
     }
     Extraction { tables }
 }
@@ -150,11 +215,46 @@ pub fn extract(html: &str) -> Extraction {
 pub fn extract_text(text: &str) -> Extraction {
     let lines: Vec<String> = text
         .lines()
-        .map(value::clean)
+        .map(|l| value::clean(&strip_sentinels(l)))
         .filter(|l| !l.is_empty())
         .collect();
+    let mut budget = Budget::for_input(text.len());
     Extraction {
-        tables: line_tables(&lines),
+        tables: line_tables(&lines, &mut budget),
+    }
+}
+
+/// What one answer may make: figures, and bytes of label text copied into them. Proportional to
+/// the input, so that a huge or hostile answer costs memory in proportion, and never unbounded.
+pub(crate) struct Budget {
+    pub figures: usize,
+    pub bytes: usize,
+    /// Set once a limit was reached (reported once, on the table where it happened).
+    pub spent: bool,
+}
+
+/// At most this many figures are read from one answer (no real answer comes near).
+pub(crate) const MAX_FIGURES: usize = 200_000;
+
+impl Budget {
+    fn for_input(len: usize) -> Budget {
+        Budget {
+            figures: MAX_FIGURES,
+            bytes: (8 * len).max(4 << 20),
+            spent: false,
+        }
+    }
+
+    /// Takes one figure whose labels and text come to `bytes`; false once the answer's budget is
+    /// spent.
+    pub fn take(&mut self, bytes: usize) -> bool {
+        if self.spent || self.figures == 0 || self.bytes < bytes {
+            self.spent = true;
+            return false;
+        }
+        self.figures -= 1;
+        self.bytes -= bytes;
+        true
     }
 }
 
@@ -174,33 +274,45 @@ const BLOCK_TEXT: &[&str] = &[
     "blockquote",
 ];
 
-fn collect_blocks<'a>(el: ElementRef<'a>, out: &mut Vec<Block<'a>>) {
+/// The answer's blocks in reading order, found without recursion: a walk with an explicit stack
+/// of child iterators, so that nesting of any depth costs heap, not stack.
+fn collect_blocks(doc: &Html) -> Vec<Block<'_>> {
+    let marks = Marks::of(doc);
+    let mut out = Vec::new();
     let mut loose = String::new();
-    for child in el.children() {
+    let mut stack = vec![doc.root_element().children()];
+    while let Some(top) = stack.last_mut() {
+        let Some(child) = top.next() else {
+            flush(&mut loose, &mut out);
+            stack.pop();
+            continue;
+        };
         match child.value() {
-            Node::Text(t) => loose.push_str(t),
+            Node::Text(t) => push_text(&mut loose, t),
             Node::Element(e) => {
                 let Some(child_el) = ElementRef::wrap(child) else {
                     continue;
                 };
                 let name = e.name();
                 if name == "table" {
-                    flush(&mut loose, out);
-                    out.push(Block::Table(child_el));
+                    flush(&mut loose, &mut out);
+                    out.push(Block::Table(child_el, marks.has_table(child.id())));
                     // A layout table's inner tables, at any depth, are read on their own.
-                    out.extend(
-                        child_el
-                            .descendants()
-                            .skip(1)
-                            .filter_map(ElementRef::wrap)
-                            .filter(|t| t.value().name() == "table")
-                            .map(Block::Table),
-                    );
+                    if marks.has_table(child.id()) {
+                        out.extend(
+                            child_el
+                                .descendants()
+                                .skip(1)
+                                .filter_map(ElementRef::wrap)
+                                .filter(|t| t.value().name() == "table")
+                                .map(|t| Block::Table(t, marks.has_table(t.id()))),
+                        );
+                    }
                 } else if name == "br" {
                     loose.push('\n');
-                } else if BLOCK_TEXT.contains(&name) && !has_block_child(child_el) {
-                    flush(&mut loose, out);
-                    for line in text_with_breaks(child_el).split('\n') {
+                } else if BLOCK_TEXT.contains(&name) && !marks.has_block(child.id()) {
+                    flush(&mut loose, &mut out);
+                    for line in flatten(child_el, '\n').text.split('\n') {
                         let l = value::clean(line);
                         if !l.is_empty() {
                             out.push(Block::Text(l));
@@ -210,27 +322,84 @@ fn collect_blocks<'a>(el: ElementRef<'a>, out: &mut Vec<Block<'a>>) {
                     name,
                     "strong" | "b" | "em" | "i" | "span" | "a" | "sup" | "sub" | "u"
                 ) {
-                    loose.push_str(&text_with_breaks(child_el));
+                    let before = loose.clone();
+                    loose.push_str(&flatten_after(child_el, '\n', &before).text);
                 } else {
-                    flush(&mut loose, out);
-                    collect_blocks(child_el, out);
+                    flush(&mut loose, &mut out);
+                    stack.push(child.children());
                 }
             }
             _ => {}
         }
     }
-    flush(&mut loose, out);
+    out
 }
 
-fn has_block_child(el: ElementRef<'_>) -> bool {
-    el.descendants().skip(1).any(|n| {
-        n.value()
-            .as_element()
-            .is_some_and(|e| e.name() == "table" || e.name() == "p" || e.name() == "div")
-    })
+/// Which elements hold a block (`table`, `p`, `div`) or a table below them, found in one pass
+/// over the tree: each block marks its ancestors, stopping at one marked before.
+struct Marks {
+    block: std::collections::HashSet<ego_tree::NodeId>,
+    table: std::collections::HashSet<ego_tree::NodeId>,
+}
+
+impl Marks {
+    fn of(doc: &Html) -> Marks {
+        use ego_tree::iter::Edge;
+        let mut marks = Marks {
+            block: Default::default(),
+            table: Default::default(),
+        };
+        // One flag an open element: "a block was found below it".
+        let mut below: Vec<bool> = Vec::new();
+        let mut tables: Vec<ego_tree::NodeId> = Vec::new();
+        for edge in doc.tree.root().traverse() {
+            match edge {
+                Edge::Open(node) => {
+                    if node
+                        .value()
+                        .as_element()
+                        .is_some_and(|e| e.name() == "table")
+                    {
+                        if let Some(&outer) = tables.last() {
+                            marks.table.insert(outer);
+                        }
+                        tables.push(node.id());
+                    }
+                    below.push(false);
+                }
+                Edge::Close(node) => {
+                    let found = below.pop().unwrap_or(false);
+                    if found {
+                        marks.block.insert(node.id());
+                    }
+                    let name = node.value().as_element().map(|e| e.name());
+                    if name == Some("table") {
+                        tables.pop();
+                    }
+                    let is_block = matches!(name, Some("table" | "p" | "div"));
+                    if let Some(parent) = below.last_mut() {
+                        *parent |= found || is_block;
+                    }
+                }
+            }
+        }
+        marks
+    }
+
+    fn has_block(&self, id: ego_tree::NodeId) -> bool {
+        self.block.contains(&id)
+    }
+
+    /// The table holds another table (at any depth).
+    fn has_table(&self, id: ego_tree::NodeId) -> bool {
+        self.table.contains(&id)
+    }
 }
 
 fn flush(loose: &mut String, out: &mut Vec<Block<'_>>) {
+    if loose.is_empty() {
+        return;
+    }
     for line in loose.split('\n') {
         let l = value::clean(line);
         if !l.is_empty() {
@@ -240,16 +409,114 @@ fn flush(loose: &mut String, out: &mut Vec<Block<'_>>) {
     loose.clear();
 }
 
-fn text_with_breaks(el: ElementRef<'_>) -> String {
-    let mut s = String::new();
-    for node in el.descendants() {
-        match node.value() {
-            Node::Text(t) => s.push_str(t),
-            Node::Element(e) if e.name() == "br" => s.push('\n'),
-            _ => {}
+/// An element's text flattened: `<sup>` markers encoded, `<br>` as `br`.
+pub(crate) struct Flat {
+    pub text: String,
+    /// All of the text is inside `<strong>` or `<b>` (and there is some).
+    pub bold: bool,
+}
+
+/// Flattens an element's text without recursion (see [`Flat`]).
+pub(crate) fn flatten(el: ElementRef<'_>, br: char) -> Flat {
+    flatten_after(el, br, "")
+}
+
+/// [`flatten`], where `before` is the text just before the element (a `<sup>` after "m" is a
+/// power).
+fn flatten_after(el: ElementRef<'_>, br: char, before: &str) -> Flat {
+    use ego_tree::iter::Edge;
+    let mut text = String::new();
+    let mut bold_depth = 0usize;
+    let (mut any, mut all_bold) = (false, true);
+    // Inside a `<sup>` already read whole, as markers or a power.
+    let mut skip: Option<ego_tree::NodeId> = None;
+    for edge in el.traverse() {
+        match edge {
+            Edge::Open(node) => {
+                if skip.is_some() {
+                    continue;
+                }
+                match node.value() {
+                    Node::Text(t) => {
+                        if !t.trim().is_empty() {
+                            any = true;
+                            all_bold &= bold_depth > 0;
+                        }
+                        push_text(&mut text, t);
+                    }
+                    Node::Element(e) => match e.name() {
+                        "br" => text.push(br),
+                        "strong" | "b" => bold_depth += 1,
+                        "sup" => {
+                            let Some(inner) = short_text(node) else {
+                                continue;
+                            };
+                            let context = if text.is_empty() { before } else { &text };
+                            match marker::classify(&inner, context) {
+                                marker::Sup::Markers(m) => marker::encode(&mut text, &m),
+                                marker::Sup::Power(c) => text.push(c),
+                                marker::Sup::Text => continue,
+                            }
+                            skip = Some(node.id());
+                        }
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+            Edge::Close(node) => {
+                if skip == Some(node.id()) {
+                    skip = None;
+                } else if skip.is_none()
+                    && node
+                        .value()
+                        .as_element()
+                        .is_some_and(|e| matches!(e.name(), "strong" | "b"))
+                {
+                    bold_depth = bold_depth.saturating_sub(1);
+                }
+            }
         }
     }
-    s
+    Flat {
+        text,
+        bold: any && all_bold,
+    }
+}
+
+/// A `<sup>`'s text if it is short (a marker is a few characters), reading at most a few nodes,
+/// so that a chain of nested `<sup>`s costs no more than one pass.
+fn short_text(node: ego_tree::NodeRef<'_, Node>) -> Option<String> {
+    let mut s = String::new();
+    for (i, d) in node.descendants().enumerate() {
+        if i > 8 {
+            return None;
+        }
+        if let Node::Text(t) = d.value() {
+            s.push_str(t);
+            if s.len() > 40 {
+                return None;
+            }
+        }
+    }
+    Some(s)
+}
+
+/// Appends a text node, dropping the characters that encode markers.
+fn push_text(out: &mut String, t: &str) {
+    if t.contains([marker::OPEN, marker::CLOSE]) {
+        out.push_str(&strip_sentinels(t));
+    } else {
+        out.push_str(t);
+    }
+}
+
+fn strip_sentinels(t: &str) -> std::borrow::Cow<'_, str> {
+    if t.contains([marker::OPEN, marker::CLOSE]) {
+        std::borrow::Cow::Owned(t.replace([marker::OPEN, marker::CLOSE], ""))
+    } else {
+        std::borrow::Cow::Borrowed(t)
+    }
 }
 
 /// Splits footnote markers out of a caption: `Serious (1) assaults`, `staff1 within`, a leading
@@ -294,12 +561,13 @@ fn caption_markers(caption: &str) -> (String, Vec<String>) {
 }
 
 /// Runs of label–number lines as two-column tables: `2019: 10` lines, or a period line then a
-/// number line, optionally under two header lines ("Year", "Amount").
-fn line_tables(lines: &[String]) -> Vec<Table> {
+/// number line, optionally under two header lines ("Year", "Amount"). Lines are flattened text,
+/// `<sup>` markers encoded.
+fn line_tables(lines: &[String], budget: &mut Budget) -> Vec<Table> {
     let mut tables = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        let (pairs, used) = run_at(lines, i);
+        let (pairs, used) = run_at(lines, i, usize::MAX);
         if pairs.len() < 2 {
             i += 1;
             continue;
@@ -307,86 +575,135 @@ fn line_tables(lines: &[String]) -> Vec<Table> {
         // Two short word lines just before a paired run are its header.
         let mut start = i;
         let mut column = Vec::new();
+        let mut column_markers = Vec::new();
         if used > pairs.len() && i >= 2 {
-            let (a, b) = (&lines[i - 2], &lines[i - 1]);
-            let wordy = |s: &String| {
+            let (a, b) = (plain(&lines[i - 2]), plain(&lines[i - 1]));
+            let wordy = |s: &str| {
                 s.chars().count() <= 40
                     && value::parse_cell(s).kind == Kind::Text
                     && !is_period_line(s)
             };
-            if wordy(a) && wordy(b) {
-                column.push(value::split_markers(b).0);
+            if wordy(&a) && wordy(&b) {
+                let (label, markers) = label_and_markers(&lines[i - 1]);
+                column.push(label);
+                if !markers.is_empty() {
+                    column_markers.push(markers);
+                }
                 start = i - 2;
             }
         }
         let caption = start.checked_sub(1).map(|p| lines[p].clone());
         let end = i + used;
         let next_start = (end..lines.len())
-            .find(|&j| run_at(lines, j).0.len() >= 2)
+            .find(|&j| run_at(lines, j, 2).0.len() >= 2)
             .unwrap_or(lines.len());
         let notes = lines[end..next_start.min(lines.len())].to_vec();
         let index = tables.len();
-        let caption_unit = caption.as_deref().and_then(value::unit_hint);
-        let observations = pairs
-            .iter()
-            .enumerate()
-            .map(|(k, (label, raw))| {
-                let cell = value::parse_cell(raw);
-                let label = value::split_markers(label).0;
-                Observation {
-                    period: period::parse(&label),
-                    row: vec![label],
-                    column: column.clone(),
-                    raw: raw.clone(),
-                    value: cell.value,
-                    kind: cell.kind,
-                    unit: cell
-                        .unit
-                        .or_else(|| column.iter().find_map(|c| value::unit_hint(c)))
-                        .or(caption_unit)
-                        .or(Some(Unit::Count)),
-                    scale: cell.scale,
-                    markers: cell.markers,
-                    cell: [k, 1],
-                }
-            })
-            .collect();
-        tables.push(Table::new(
+        let caption_unit = caption.as_deref().and_then(|c| value::unit_hint(&plain(c)));
+        let column_unit = column.iter().find_map(|c| value::unit_hint(c));
+        let mut problems = Vec::new();
+        let mut observations = Vec::with_capacity(pairs.len());
+        let mut rows = Vec::with_capacity(pairs.len());
+        for (k, (label, raw)) in pairs.iter().enumerate() {
+            let (label, label_markers) = label_and_markers(label);
+            let value = marker::resolve(raw);
+            if !budget.take(label.len() + value.text.len() + 64) {
+                problems.push(budget_problem());
+                break;
+            }
+            let cell = value::parse_cell(&value.text);
+            let mut markers = value.markers;
+            markers.extend(cell.markers);
+            rows.push(vec![label.clone(), value.text.clone()]);
+            observations.push(Observation {
+                period: period::parse(&label),
+                row: vec![label],
+                row_markers: if label_markers.is_empty() {
+                    vec![]
+                } else {
+                    vec![label_markers]
+                },
+                column: column.clone(),
+                column_markers: column_markers.clone(),
+                raw: value.text,
+                value: cell.value,
+                kind: cell.kind,
+                unit: cell
+                    .unit
+                    .or(column_unit)
+                    .or(caption_unit)
+                    .or(Some(Unit::Count)),
+                scale: cell.scale,
+                markers,
+                notes: vec![],
+                cell: [k, 1],
+            });
+        }
+        tables.push(Table::new(TableParts {
             index,
             caption,
-            if column.is_empty() {
+            header_rows: if column.is_empty() {
                 vec![]
             } else {
-                vec![vec![lines[start].clone(), lines[start + 1].clone()]]
+                vec![vec![
+                    plain(&lines[start]).into_owned(),
+                    plain(&lines[start + 1]).into_owned(),
+                ]]
             },
-            pairs
-                .iter()
-                .map(|(l, v)| vec![l.clone(), v.clone()])
-                .collect(),
+            rows,
             observations,
             notes,
-            vec![],
-        ));
+            problems,
+        }));
+        if budget.spent {
+            break;
+        }
         i = end;
     }
     tables
 }
 
+/// What is said when an answer's budget is spent.
+pub(crate) fn budget_problem() -> String {
+    format!(
+        "more than {MAX_FIGURES} figures, or labels far larger than the answer: the rest of the answer was not read"
+    )
+}
+
+/// A label without its markers, and its markers: `<sup>` ones first, then written ones
+/// (`Isis (2)`).
+pub(crate) fn label_and_markers(marked: &str) -> (String, Vec<String>) {
+    let r = marker::resolve(marked);
+    let (label, plain_markers) = value::split_markers(&r.text);
+    let mut markers = r.markers;
+    markers.extend(plain_markers);
+    (label, markers)
+}
+
+/// Flattened text without its markers.
+fn plain(marked: &str) -> std::borrow::Cow<'_, str> {
+    if marked.contains(marker::OPEN) {
+        std::borrow::Cow::Owned(marker::resolve(marked).text)
+    } else {
+        std::borrow::Cow::Borrowed(marked)
+    }
+}
+
 fn is_period_line(s: &str) -> bool {
-    period::parse(&value::split_markers(s).0).is_some()
+    period::parse(&value::split_markers(&plain(s)).0).is_some()
 }
 
 fn is_value_line(s: &str) -> bool {
-    let k = value::parse_cell(s).kind;
+    let k = value::parse_cell(&plain(s)).kind;
     k != Kind::Text
 }
 
-/// The label–value pairs of a run starting at `i`, and how many lines it used.
-fn run_at(lines: &[String], i: usize) -> (Vec<(String, String)>, usize) {
+/// The label–value pairs of a run starting at `i` (at most `limit`), and how many lines it used.
+fn run_at(lines: &[String], i: usize, limit: usize) -> (Vec<(&str, &str)>, usize) {
     // "Label: 10" lines.
     let mut pairs = Vec::new();
     let mut j = i;
-    while j < lines.len() {
+    while j < lines.len() && pairs.len() < limit {
         match split_label_value(&lines[j]) {
             Some(p) => pairs.push(p),
             None => break,
@@ -399,14 +716,18 @@ fn run_at(lines: &[String], i: usize) -> (Vec<(String, String)>, usize) {
     // A period line, then a value line.
     let mut pairs = Vec::new();
     let mut j = i;
-    while j + 1 < lines.len() && is_period_line(&lines[j]) && is_value_line(&lines[j + 1]) {
-        pairs.push((lines[j].clone(), lines[j + 1].clone()));
+    while j + 1 < lines.len()
+        && pairs.len() < limit
+        && is_period_line(&lines[j])
+        && is_value_line(&lines[j + 1])
+    {
+        pairs.push((lines[j].as_str(), lines[j + 1].as_str()));
         j += 2;
     }
     (pairs, j - i)
 }
 
-fn split_label_value(line: &str) -> Option<(String, String)> {
+fn split_label_value(line: &str) -> Option<(&str, &str)> {
     let (label, val) = line
         .rsplit_once(": ")
         .or_else(|| line.rsplit_once(" - "))
@@ -414,6 +735,5 @@ fn split_label_value(line: &str) -> Option<(String, String)> {
         .or_else(|| line.rsplit_once(" = "))?;
     let label = label.trim();
     let val = val.trim();
-    (!label.is_empty() && label.chars().count() <= 80 && is_value_line(val))
-        .then(|| (label.to_owned(), val.to_owned()))
+    (!label.is_empty() && label.chars().count() <= 80 && is_value_line(val)).then_some((label, val))
 }

@@ -285,6 +285,117 @@ fn hostile_spans_are_clamped_and_reported_not_obeyed() {
     assert!(x.tables[0].problems.iter().any(|p| p.contains("clamped")));
 }
 
+/// `<sup>` footnote markers are structure: apart from the label, linked to the note they point
+/// to, whatever the marker's form.
+#[test]
+fn sup_markers_are_kept_apart_from_labels_and_linked_to_their_notes() {
+    let x = extract(
+        "<p>Joiners by year<sup>1</sup></p>\
+        <table><tr><th></th><th>2021</th><th>2022<sup>2</sup></th></tr>\
+        <tr><td>Prison Officer<sup>1</sup> joiners</td><td>12<sup>1</sup></td><td>4</td></tr>\
+        <tr><td>Band 3-5<sup>4</sup> Prison Officers</td><td>5</td><td>6</td></tr>\
+        <tr><td>Self-inflicted deaths <sup>1,2,3,4</sup></td><td>7</td><td>8</td></tr>\
+        <tr><td>Releases (including YCS)<sup>(3)</sup></td><td>9</td><td>10</td></tr></table>\
+        <p><sup>1</sup> Includes specialists.</p><p>2. Provisional.</p>\
+        <p>[3] Youth Custody Service.</p><p>(4) Bands 3 to 5.</p>",
+    );
+    let t = &x.tables[0];
+    assert_eq!(t.caption.as_deref(), Some("Joiners by year"));
+    assert_eq!(t.caption_markers, vec!["1"]);
+    let marker_of = |m: &str| t.footnotes.iter().find(|f| f.marker == m).map(|f| f.note);
+    assert_eq!(
+        (
+            marker_of("1"),
+            marker_of("2"),
+            marker_of("3"),
+            marker_of("4")
+        ),
+        (Some(0), Some(1), Some(2), Some(3))
+    );
+    assert_eq!(t.notes[0], "1 Includes specialists.");
+    let o = obs(&x, &["Prison Officer joiners"], &["2021"]);
+    assert_eq!((o.raw.as_str(), o.value), ("12", Some(12.0)));
+    assert_eq!(o.markers, vec!["1"]);
+    assert_eq!(o.row_markers, vec![vec!["1".to_owned()]]);
+    assert_eq!(o.notes, vec![0]);
+    let o = obs(&x, &["Band 3-5 Prison Officers"], &["2022"]);
+    assert_eq!(o.column_markers, vec![vec!["2".to_owned()]]);
+    assert_eq!(o.notes, vec![1, 3]);
+    assert_eq!(o.period.as_ref().unwrap().key, "2022");
+    let o = obs(&x, &["Self-inflicted deaths"], &["2021"]);
+    assert_eq!(o.row_markers, vec![vec!["1", "2", "3", "4"]]);
+    assert_eq!(o.notes, vec![0, 1, 2, 3]);
+    let o = obs(&x, &["Releases (including YCS)"], &["2021"]);
+    assert_eq!(
+        (o.row_markers.clone(), o.notes.clone()),
+        (vec![vec!["3".to_owned()]], vec![2])
+    );
+    assert_eq!(t.rows[0][0], "Prison Officer joiners");
+    assert_eq!(t.header_rows[0][2], "2022");
+}
+
+/// A figure keeps the same labels from one edition to the next whether or not a marker was
+/// attached, and whether the marker was a `<sup>` or written out.
+#[test]
+fn labels_compare_equal_with_or_without_a_marker() {
+    let editions = [
+        "<table><tr><th>Staff</th><th>2023</th></tr><tr><td>Prison Officer<sup>1</sup></td><td>3</td></tr></table>",
+        "<table><tr><th>Staff</th><th>2023</th></tr><tr><td>Prison Officer</td><td>3</td></tr></table>",
+        "<table><tr><th>Staff</th><th>2023</th></tr><tr><td>Prison Officer (1)</td><td>3</td></tr></table>",
+        "<table><tr><th>Staff<sup>a</sup></th><th>2023 <sup>†</sup></th></tr><tr><td>Prison Officer <sup>ii</sup></td><td>3</td></tr></table>",
+    ];
+    for html in editions {
+        let x = extract(html);
+        assert_eq!(
+            obs(&x, &["Prison Officer"], &["2023"]).value,
+            Some(3.0),
+            "{html}"
+        );
+    }
+}
+
+/// Superscripts that are not footnote markers stay in the text: ordinals and powers of units.
+#[test]
+fn superscripts_that_are_not_markers_stay_in_the_text() {
+    let x = extract(
+        "<table><tr><th>Measure</th><th>2023</th></tr>\
+        <tr><td>Cell space per prisoner (m<sup>2</sup>)</td><td>5.4</td></tr>\
+        <tr><td>Average cell area in metres<sup>2</sup></td><td>7.1</td></tr>\
+        <tr><td>Prisoners held on 1<sup>st</sup> April</td><td>80</td></tr></table>",
+    );
+    let t = &x.tables[0];
+    assert_eq!(
+        obs(&x, &["Cell space per prisoner (m²)"], &["2023"]).value,
+        Some(5.4)
+    );
+    let o = obs(&x, &["Average cell area in metres²"], &["2023"]);
+    assert!(o.row_markers.is_empty());
+    assert_eq!(
+        obs(&x, &["Prisoners held on 1st April"], &["2023"]).value,
+        Some(80.0)
+    );
+    assert!(t.footnotes.is_empty());
+}
+
+/// Label–number lines carry `<sup>` markers apart too.
+#[test]
+fn sup_markers_in_label_number_lines_are_kept_apart() {
+    let x = extract(
+        "<p>Prison Officer<sup>1</sup> joiners: 10</p><p>Band 3-5<sup>2</sup> leavers: 12<sup>3</sup></p>\
+        <p><sup>1</sup> Includes specialists.</p>",
+    );
+    let o = obs(&x, &["Prison Officer joiners"], &[]);
+    assert_eq!(
+        (o.value, o.row_markers.clone(), o.notes.clone()),
+        (Some(10.0), vec![vec!["1".to_owned()]], vec![0])
+    );
+    let o = obs(&x, &["Band 3-5 leavers"], &[]);
+    assert_eq!(
+        (o.raw.as_str(), o.value, o.markers.clone()),
+        ("12", Some(12.0), vec!["3".to_owned()])
+    );
+}
+
 // ---- properties ----
 
 fn table_html(years: &[u16], rows: &[(String, Vec<u32>)]) -> String {

@@ -1,11 +1,11 @@
 //! One HTML table to a grid and observations: spans expanded into a rectangle, header rows and
 //! label columns found, section rows carried into row paths, each data cell read. Pure.
 
-use scraper::{ElementRef, Node};
+use scraper::ElementRef;
 
-use super::period;
 use super::value::{self, clean, parse_cell, split_markers, Kind, Unit};
-use super::{Observation, Table};
+use super::{budget_problem, flatten, marker, period};
+use super::{Budget, Observation, Table, TableParts};
 
 /// Spans and grids beyond these are malformed or hostile: clamp and record a problem.
 const MAX_ROWSPAN: usize = 1000;
@@ -14,7 +14,10 @@ const MAX_CELLS: usize = 200_000;
 
 #[derive(Clone, Debug)]
 struct GridCell {
+    /// The cell's text, `<sup>` markers left out.
     text: String,
+    /// The `<sup>` markers of the cell.
+    markers: Vec<String>,
     th: bool,
     bold: bool,
     in_thead: bool,
@@ -32,6 +35,7 @@ impl GridCell {
     fn missing() -> GridCell {
         GridCell {
             text: String::new(),
+            markers: Vec::new(),
             th: false,
             bold: false,
             in_thead: false,
@@ -48,11 +52,26 @@ impl GridCell {
     }
 }
 
+/// The source cells of a table, and its grid: each slot the index of the cell that covers it
+/// (spans share one cell, nothing is copied). Index 0 is the padding cell.
+struct Grid {
+    cells: Vec<GridCell>,
+    slots: Vec<Vec<usize>>,
+}
+
+impl Grid {
+    fn row(&self, r: usize) -> Vec<&GridCell> {
+        self.slots[r].iter().map(|&i| &self.cells[i]).collect()
+    }
+}
+
 /// Builds the grid of `table` (its own rows, not those of nested tables).
-fn grid(table: ElementRef<'_>, problems: &mut Vec<String>) -> Vec<Vec<GridCell>> {
+fn grid(table: ElementRef<'_>, problems: &mut Vec<String>, text_budget: usize) -> Grid {
     let rows: Vec<(ElementRef<'_>, bool)> = own_rows(table);
-    let mut grid: Vec<Vec<Option<GridCell>>> = vec![Vec::new(); rows.len()];
+    let mut cells = vec![GridCell::missing()];
+    let mut grid: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
     let mut cells_placed = 0usize;
+    let mut text_placed = 0usize;
     'rows: for (r, (tr, in_thead)) in rows.iter().enumerate() {
         let mut c = 0usize;
         for cell in tr.children().filter_map(ElementRef::wrap) {
@@ -60,7 +79,7 @@ fn grid(table: ElementRef<'_>, problems: &mut Vec<String>) -> Vec<Vec<GridCell>>
             if name != "td" && name != "th" {
                 continue;
             }
-            while grid[r].get(c).is_some_and(Option::is_some) {
+            while grid[r].get(c).is_some_and(|&i| i != 0) {
                 c += 1;
             }
             let span = |attr: &str, max: usize, problems: &mut Vec<String>| -> usize {
@@ -73,110 +92,106 @@ fn grid(table: ElementRef<'_>, problems: &mut Vec<String>) -> Vec<Vec<GridCell>>
             };
             let rowspan = span("rowspan", MAX_ROWSPAN, problems).min(rows.len() - r);
             let colspan = span("colspan", MAX_COLSPAN, problems);
-            let text = cell_text(cell);
+            let flat = flatten(cell, ' ');
+            let resolved = marker::resolve(&flat.text);
+            let text = resolved.text;
             let parsed = parse_cell(&text);
             let kind = parsed.kind;
-            let gc = GridCell {
+            let text_len = text.len();
+            cells.push(GridCell {
                 parsed: Some(parsed),
                 // Boldness only decides whether a first row is a header.
-                bold: r == 0 && is_bold(cell, &text),
+                bold: r == 0 && flat.bold,
                 period: maybe_period(&text, kind) && is_period(&text),
                 kind,
                 text,
+                markers: resolved.markers,
                 th: name == "th",
                 in_thead: *in_thead,
                 colspan,
                 missing: false,
-            };
+            });
+            let id = cells.len() - 1;
             for row in grid.iter_mut().skip(r).take(rowspan) {
                 if row.len() < c + colspan {
-                    row.resize(c + colspan, None);
+                    row.resize(c + colspan, 0);
                 }
                 for slot in row.iter_mut().skip(c).take(colspan) {
-                    if slot.is_none() {
-                        *slot = Some(gc.clone());
+                    if *slot == 0 {
+                        *slot = id;
                         cells_placed += 1;
+                        text_placed += text_len;
                     }
                 }
             }
-            if cells_placed > MAX_CELLS {
-                problems.push(format!("table larger than {MAX_CELLS} cells: cut short"));
+            if cells_placed > MAX_CELLS || text_placed > text_budget {
+                problems.push(format!(
+                    "table larger than {MAX_CELLS} cells or its spans copy text far larger than the answer: cut short"
+                ));
                 break 'rows;
             }
             c += colspan;
         }
     }
-    let width = grid.iter().map(Vec::len).max().unwrap_or(0);
+    let mut width = grid.iter().map(Vec::len).max().unwrap_or(0);
+    let nonempty_rows = grid.iter().filter(|r| !r.is_empty()).count();
+    // Short rows are padded to the widest: the rectangle must stay within the cell limit too.
+    if width.saturating_mul(nonempty_rows) > MAX_CELLS {
+        let keep = (MAX_CELLS / width.max(1)).max(1);
+        problems.push(format!(
+            "table of {nonempty_rows} rows and {width} columns is larger than {MAX_CELLS} cells: cut to {keep} rows"
+        ));
+        let mut kept = 0;
+        grid.retain(|r| {
+            let keep_it = !r.is_empty() && kept < keep;
+            kept += keep_it as usize;
+            keep_it
+        });
+        if keep == 1 && width > MAX_CELLS {
+            width = MAX_CELLS;
+            grid.iter_mut().for_each(|r| r.truncate(MAX_CELLS));
+        }
+    }
     let mut out = Vec::with_capacity(grid.len());
-    for (r, row) in grid.into_iter().enumerate() {
-        if row.len() < width && !row.is_empty() {
+    for (r, mut row) in grid.into_iter().enumerate() {
+        if row.is_empty() {
+            continue;
+        }
+        if row.len() < width {
             problems.push(format!(
                 "row {} has {} cells where the table has {width}: padded",
                 r + 1,
                 row.len()
             ));
         }
-        let mut row: Vec<GridCell> = row
-            .into_iter()
-            .map(|c| c.unwrap_or_else(GridCell::missing))
-            .collect();
-        row.resize_with(width, GridCell::missing);
+        row.resize(width, 0);
         out.push(row);
     }
-    out.retain(|row| !row.is_empty());
-    out
+    Grid { cells, slots: out }
 }
 
 /// The table's rows in order (thead, tbody, tfoot, or bare), skipping rows of nested tables.
+/// Walked with an explicit stack: row groups nest only as deep as the HTML says.
 fn own_rows(table: ElementRef<'_>) -> Vec<(ElementRef<'_>, bool)> {
     let mut rows = Vec::new();
-    fn walk<'a>(el: ElementRef<'a>, in_thead: bool, rows: &mut Vec<(ElementRef<'a>, bool)>) {
-        for child in el.children().filter_map(ElementRef::wrap) {
-            match child.value().name() {
-                "tr" => rows.push((child, in_thead)),
-                "thead" => walk(child, true, rows),
-                "tbody" | "tfoot" => walk(child, false, rows),
-                _ => {}
-            }
-        }
-    }
-    walk(table, false, &mut rows);
-    rows
-}
-
-/// A cell's visible text, with `<br>` as a space, markers and all.
-fn cell_text(cell: ElementRef<'_>) -> String {
-    let mut s = String::new();
-    for node in cell.descendants() {
-        match node.value() {
-            Node::Text(t) => s.push_str(t),
-            Node::Element(e) if e.name() == "br" => s.push(' '),
+    let mut stack = vec![(table.children(), false)];
+    while let Some((children, in_thead)) = stack.last_mut() {
+        let in_thead = *in_thead;
+        let Some(child) = children.next() else {
+            stack.pop();
+            continue;
+        };
+        let Some(child) = ElementRef::wrap(child) else {
+            continue;
+        };
+        match child.value().name() {
+            "tr" => rows.push((child, in_thead)),
+            "thead" => stack.push((child.children(), true)),
+            "tbody" | "tfoot" => stack.push((child.children(), false)),
             _ => {}
         }
     }
-    clean(&s)
-}
-
-/// All of the cell's text is inside `<strong>` or `<b>`.
-fn is_bold(cell: ElementRef<'_>, text: &str) -> bool {
-    if text.is_empty() {
-        return false;
-    }
-    let mut bold = String::new();
-    for node in cell.descendants() {
-        if let Node::Text(t) = node.value() {
-            let in_bold = node.ancestors().any(|a| {
-                a.value()
-                    .as_element()
-                    .is_some_and(|e| matches!(e.name(), "strong" | "b"))
-            });
-            if in_bold {
-                bold.push_str(t);
-                bold.push(' ');
-            }
-        }
-    }
-    clean(&bold) == *text
+    rows
 }
 
 /// A cheap test that rules out most cells before the period parser runs: a period has a digit,
@@ -210,21 +225,23 @@ fn is_unit_token(text: &str) -> bool {
     )
 }
 
-fn nonempty(row: &[GridCell]) -> Vec<&GridCell> {
-    row.iter().filter(|c| !c.text.is_empty()).collect()
+type Row<'g> = [&'g GridCell];
+
+fn nonempty<'g>(row: &Row<'g>) -> Vec<&'g GridCell> {
+    row.iter().copied().filter(|c| !c.text.is_empty()).collect()
 }
 
 /// A row with one distinct non-empty cell of text under a header: a section ("Number of
 /// incidents"), carried into the row path of the rows below it.
-fn is_section(row: &[GridCell]) -> Option<String> {
+fn is_section<'g>(row: &Row<'g>) -> Option<&'g GridCell> {
     let cells = nonempty(row);
-    let first = cells.first()?;
+    let first = *cells.first()?;
     let one = cells.iter().all(|c| c.text == first.text)
         && (cells.len() == 1 || first.colspan == row.len());
-    (one && row.len() > 1 && first.kind == Kind::Text && !first.period).then(|| first.text.clone())
+    (one && row.len() > 1 && first.kind == Kind::Text && !first.period).then_some(first)
 }
 
-fn is_header_row(row: &[GridCell], index: usize, later_numbers: bool) -> bool {
+fn is_header_row(row: &Row<'_>, index: usize, later_numbers: bool) -> bool {
     let cells = nonempty(row);
     if cells.is_empty() {
         return true;
@@ -251,12 +268,24 @@ fn is_header_row(row: &[GridCell], index: usize, later_numbers: bool) -> bool {
     false
 }
 
-/// Turns one HTML table into a [`Table`].
-pub fn extract_table(
+/// A cell's text with its markers encoded again (a caption taken from a title row).
+fn marked(cell: &GridCell) -> String {
+    let mut s = cell.text.clone();
+    if !cell.markers.is_empty() {
+        marker::encode(&mut s, &cell.markers);
+    }
+    s
+}
+
+/// Turns one HTML table into a [`Table`]. `caption` and `notes` are flattened text with markers
+/// encoded; `nested` says the table holds another table (it is then read as layout).
+pub(crate) fn extract_table(
     table: ElementRef<'_>,
     index: usize,
     caption: Option<String>,
     notes: Vec<String>,
+    nested: bool,
+    budget: &mut Budget,
 ) -> Table {
     let mut problems = Vec::new();
     let mut caption = caption;
@@ -265,28 +294,39 @@ pub fn extract_table(
         .filter_map(ElementRef::wrap)
         .find(|e| e.value().name() == "caption")
     {
-        let t = cell_text(c);
+        let t = clean(&flatten(c, ' ').text);
         if !t.is_empty() {
             caption = Some(t);
         }
     }
-    if table
-        .descendants()
-        .skip(1)
-        .any(|n| n.value().as_element().is_some_and(|e| e.name() == "table"))
-    {
+    let parts = |caption, header_rows, rows, observations, problems| {
+        Table::new(TableParts {
+            index,
+            caption,
+            header_rows,
+            rows,
+            observations,
+            notes,
+            problems,
+        })
+    };
+    if nested {
         problems.push(
             "holds a nested table: read as layout, its inner tables are read on their own".into(),
         );
-        return Table::new(index, caption, vec![], vec![], vec![], notes, problems);
+        return parts(caption, vec![], vec![], vec![], problems);
     }
-    let mut grid = grid(table, &mut problems);
+    if budget.spent {
+        return parts(caption, vec![], vec![], vec![], problems);
+    }
+    let g = grid(table, &mut problems, budget.bytes);
+    let mut grid: Vec<Vec<&GridCell>> = (0..g.slots.len()).map(|r| g.row(r)).collect();
     // A first row that is one cell across the whole table is a title.
     if let Some(first) = grid.first() {
         let cells = nonempty(first);
         if cells.len() == 1 && first.len() > 1 && cells[0].colspan == first.len() {
             if caption.is_none() {
-                caption = Some(cells[0].text.clone());
+                caption = Some(marked(cells[0]));
             }
             grid.remove(0);
         }
@@ -294,7 +334,7 @@ pub fn extract_table(
     let later_numbers = grid
         .iter()
         .skip(1)
-        .any(|r| r.iter().skip(1).any(GridCell::is_number));
+        .any(|r| r.iter().skip(1).any(|c| c.is_number()));
     let mut header_count = 0;
     while header_count < grid.len()
         && is_header_row(&grid[header_count], header_count, later_numbers)
@@ -304,14 +344,14 @@ pub fn extract_table(
     let header_rows = &grid[..header_count];
     let body = &grid[header_count..];
     let width = grid.first().map_or(0, Vec::len);
-    let data_rows: Vec<&Vec<GridCell>> = body.iter().filter(|r| is_section(r).is_none()).collect();
+    let data_rows: Vec<&Vec<&GridCell>> = body.iter().filter(|r| is_section(r).is_none()).collect();
 
     // Label columns: leading columns of th, words or periods.
     let mut label_cols = 0;
     while label_cols + 1 < width {
         let col: Vec<&GridCell> = data_rows
             .iter()
-            .map(|r| &r[label_cols])
+            .map(|r| r[label_cols])
             .filter(|c| !c.text.is_empty())
             .collect();
         let is_label = !col.is_empty()
@@ -339,63 +379,73 @@ pub fn extract_table(
             })
         });
 
-    let caption_unit = caption.as_deref().and_then(value::unit_hint);
+    let caption_unit = caption
+        .as_deref()
+        .and_then(|c| value::unit_hint(&marker::resolve(c).text));
     // Column labels, and what they say of period, unit and scale: once a column.
     let columns: Vec<Labels> = (0..width)
         .map(|c| {
-            let mut path: Vec<String> = Vec::new();
+            let mut path = Labels::default();
             if !pairs {
                 for h in header_rows {
-                    let l = split_markers(&h[c].text).0;
-                    if !l.is_empty() && path.last() != Some(&l) {
-                        path.push(l);
-                    }
+                    path.push(h[c]);
                 }
             }
             let scale = header_rows
                 .iter()
                 .find_map(|h| value::scale_hint(&h[c].text));
-            Labels::new(path, scale)
+            path.finish(scale)
         })
         .collect();
     let mut observations = Vec::new();
-    let mut section: Vec<String> = Vec::new();
+    let mut section = Labels::default();
     let mut last_was_section = false;
-    for (bi, row) in body.iter().enumerate() {
+    'body: for (bi, row) in body.iter().enumerate() {
         let r = header_count + bi;
         if let Some(s) = is_section(row) {
             if !last_was_section {
-                section.clear();
+                section = Labels::default();
             }
-            section.push(split_markers(&s).0);
+            section.push(s);
             last_was_section = true;
             continue;
         }
         last_was_section = false;
         let row_labels = |range: std::ops::Range<usize>| {
-            let mut path = section.clone();
+            let mut path = Labels {
+                path: section.path.clone(),
+                markers: section.markers.clone(),
+                ..Labels::default()
+            };
             for lc in range {
-                let l = split_markers(&row[lc].text).0;
-                if !l.is_empty() && path.last() != Some(&l) {
-                    path.push(l);
-                }
+                path.push(row[lc]);
             }
-            Labels::new(path, None)
+            path.finish(None)
+        };
+        let mut add = |cell: &GridCell, labels: &Labels, c: usize| -> bool {
+            let bytes = labels.bytes + columns[c].bytes + cell.text.len() + 64;
+            if !budget.take(bytes) {
+                problems.push(budget_problem());
+                return false;
+            }
+            observations.push(observation(
+                cell,
+                labels,
+                &columns[c],
+                (r, c),
+                caption_unit,
+                &mut problems,
+            ));
+            true
         };
         if pairs {
             for c in (1..width).step_by(2) {
                 if row[c].text.is_empty() {
                     continue;
                 }
-                let labels = row_labels(c - 1..c);
-                observations.push(observation(
-                    &row[c],
-                    &labels,
-                    &columns[c],
-                    (r, c),
-                    caption_unit,
-                    &mut problems,
-                ));
+                if !add(row[c], &row_labels(c - 1..c), c) {
+                    break 'body;
+                }
             }
         } else {
             let labels = row_labels(0..label_cols);
@@ -403,54 +453,76 @@ pub fn extract_table(
                 if cell.text.is_empty() || cell.missing {
                     continue;
                 }
-                observations.push(observation(
-                    cell,
-                    &labels,
-                    &columns[c],
-                    (r, c),
-                    caption_unit,
-                    &mut problems,
-                ));
+                if !add(cell, &labels, c) {
+                    break 'body;
+                }
             }
         }
     }
     if !observations.iter().any(|o| o.kind != Kind::Text) {
         observations.clear();
     }
-    // The texts move into the table: no cell is copied.
-    let mut texts = grid
-        .into_iter()
-        .map(|r| r.into_iter().map(|c| c.text).collect::<Vec<String>>());
-    let header_rows: Vec<Vec<String>> = texts.by_ref().take(header_count).collect();
-    let rows_text: Vec<Vec<String>> = texts.collect();
-    Table::new(
-        index,
-        caption,
-        header_rows,
-        rows_text,
-        observations,
-        notes,
-        problems,
-    )
+    let texts = |rows: &[Vec<&GridCell>]| -> Vec<Vec<String>> {
+        rows.iter()
+            .map(|r| r.iter().map(|c| c.text.clone()).collect())
+            .collect()
+    };
+    let header_rows = texts(header_rows);
+    let rows_text = texts(body);
+    parts(caption, header_rows, rows_text, observations, problems)
 }
 
-/// A row's or a column's labels, with the period, unit and scale they name (innermost first).
+/// A row's or a column's labels and their markers, with the period, unit and scale they name
+/// (innermost first).
+#[derive(Default)]
 struct Labels {
     path: Vec<String>,
+    markers: Vec<Vec<String>>,
     period: Option<period::Period>,
     unit: Option<Unit>,
     scale: Option<f64>,
+    /// The labels' length, for the answer's budget.
+    bytes: usize,
 }
 
 impl Labels {
-    fn new(path: Vec<String>, scale: Option<f64>) -> Labels {
-        let period = path.iter().rev().find_map(|l| period::parse(l));
-        let unit = path.iter().rev().find_map(|l| value::unit_hint(l));
-        Labels {
-            path,
-            period,
-            unit,
-            scale,
+    /// Adds a cell's label (markers apart); a label repeated by a span is one label.
+    fn push(&mut self, cell: &GridCell) {
+        let (label, mut written) = split_markers(&cell.text);
+        let mut markers = cell.markers.clone();
+        markers.append(&mut written);
+        if label.is_empty() {
+            return;
+        }
+        if self.path.last() == Some(&label) {
+            if let Some(last) = self.markers.last_mut() {
+                for m in markers {
+                    if !last.contains(&m) {
+                        last.push(m);
+                    }
+                }
+            }
+            return;
+        }
+        self.path.push(label);
+        self.markers.push(markers);
+    }
+
+    fn finish(mut self, scale: Option<f64>) -> Labels {
+        self.period = self.path.iter().rev().find_map(|l| period::parse(l));
+        self.unit = self.path.iter().rev().find_map(|l| value::unit_hint(l));
+        self.scale = scale;
+        self.bytes = self.path.iter().map(|l| l.len() + 24).sum();
+        self
+    }
+
+    /// One list of markers a label, or none at all when no label has one (the usual case:
+    /// nothing to copy).
+    fn markers(&self) -> Vec<Vec<String>> {
+        if self.markers.iter().all(Vec::is_empty) {
+            Vec::new()
+        } else {
+            self.markers.clone()
         }
     }
 }
@@ -477,16 +549,21 @@ fn observation(
         Kind::Text | Kind::NotAvailable => hint,
         _ => hint.or(Some(Unit::Count)),
     };
+    let mut markers = grid_cell.markers.clone();
+    markers.extend(cell.markers);
     Observation {
         row: row.path.clone(),
+        row_markers: row.markers(),
         column: column.path.clone(),
+        column_markers: column.markers(),
         raw: raw.to_owned(),
         value: cell.value,
         kind: cell.kind,
         unit,
         scale: cell.scale.or(column.scale),
         period: column.period.clone().or_else(|| row.period.clone()),
-        markers: cell.markers,
+        markers,
+        notes: vec![],
         cell: [r, c],
     }
 }

@@ -301,7 +301,12 @@ fn trailing_bracket(t: &str, accept: impl Fn(&str) -> bool) -> Option<(String, &
 fn trailing_symbol(t: &str) -> Option<(String, &str)> {
     let c = t.chars().last()?;
     if let Some(d) = superscript_digit(c) {
-        return Some((d.to_string(), &t[..t.len() - c.len_utf8()]));
+        let before = &t[..t.len() - c.len_utf8()];
+        // `m²` is a unit, not a marker.
+        if matches!(c, '²' | '³') && super::marker::follows_unit(before) {
+            return None;
+        }
+        return Some((d.to_string(), before));
     }
     (c == '*' && t.len() > 1).then(|| ("*".to_owned(), &t[..t.len() - 1]))
 }
@@ -439,6 +444,11 @@ mod tests {
         assert_eq!(split_markers("Category B1").0, "Category B1");
         assert_eq!(split_markers("2019").0, "2019");
         assert_eq!(split_markers("Total*"), ("Total".into(), vec!["*".into()]));
+        assert_eq!(
+            split_markers("Cell area m²"),
+            ("Cell area m²".into(), vec![])
+        );
+        assert_eq!(split_markers("Hull²"), ("Hull".into(), vec!["2".into()]));
     }
 
     #[test]
