@@ -565,9 +565,6 @@ const KNOWN_GAPS: &[&str] = &[
     // word with the earlier headers and every figure was corrected, so nothing joins them.
     "prison-crowding-rate-by-financial-year",
     "prisoners-doubled-rate-by-financial-year",
-    // Matched and revised correctly; only 2003 is read as 17,408: a footnote digit printed
-    // before the number (extraction, not matching).
-    "self-harm-incidents-female-prisoners-by-year",
     // The series as one column of a wider E&W + Northern Ireland table: the topic of that
     // answer shares too few words with the first edition's, and every overlap but four differs.
     "self-inflicted-deaths-in-prisons-by-year",
