@@ -805,3 +805,120 @@ async fn browser_fixture_database() {
         .backup(std::path::Path::new(&path))
         .unwrap();
 }
+
+mod digests {
+    use chrono::{Datelike, Days, TimeZone as _, Utc, Weekday};
+    use pqwatch::pipeline::{compile_digests, flush_outbox, uk_today};
+    use pqwatch::subscribers::{Frequency, NewSubscriber};
+
+    use crate::support::fake_api::FakeApi;
+    use crate::support::web::poll_day;
+    use crate::support::{corpus_question, deps, settings};
+
+    fn subscriber(email: &str, frequency: Frequency) -> NewSubscriber {
+        NewSubscriber {
+            email: email.into(),
+            name: String::new(),
+            keywords: vec!["prison".into()],
+            bodies: vec![],
+            houses: vec![],
+            frequency,
+            include_no_figures: false,
+            confirmed: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_weekly_subscriber_gets_one_digest_on_monday_and_nothing_on_other_days() {
+        let api = FakeApi::start();
+        let dir = tempfile::tempdir().unwrap();
+        let mut deps = deps(&settings(&api.base_url(), dir.path()));
+        deps.alerts.on_backfill = true;
+        // No digest during the pass itself (it runs at 12:00): only the compiles below.
+        deps.alerts.digest_hour = 23;
+        {
+            let mut s = deps.store.lock().unwrap();
+            for (i, (email, f)) in [
+                ("weekly@union.test", Frequency::Weekly),
+                ("daily@union.test", Frequency::Daily),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                s.add_subscriber(
+                    &subscriber(email, f),
+                    &format!("{i:032x}"),
+                    |_, _| unreachable!("a confirmed subscriber gets no confirmation"),
+                    Utc::now(),
+                )
+                .unwrap();
+            }
+        }
+        let today = uk_today(Utc::now());
+        poll_day(
+            &api,
+            &deps,
+            corpus_question(
+                "2024-02-01-prison-officers-dismissal",
+                1,
+                &today.to_string(),
+            ),
+        )
+        .await;
+        deps.alerts.digest_hour = 7;
+        let next = |wd: Weekday| {
+            let d = (1..=7)
+                .map(|n| today + Days::new(n))
+                .find(|d| d.weekday() == wd)
+                .unwrap();
+            Utc.from_utc_datetime(&d.and_hms_opt(12, 0, 0).unwrap())
+        };
+        let tuesday = next(Weekday::Tue);
+        assert_eq!(
+            compile_digests(&deps, tuesday).await.unwrap(),
+            1,
+            "the daily one only"
+        );
+        let monday = next(Weekday::Mon);
+        assert_eq!(
+            compile_digests(&deps, monday).await.unwrap(),
+            1,
+            "the weekly one"
+        );
+        assert_eq!(compile_digests(&deps, monday).await.unwrap(), 0, "once");
+        let sent = flush_outbox(&deps, monday + chrono::Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!(sent.sent, 2);
+        let alerts = deps.store.lock().unwrap().alerts(false).unwrap();
+        let weekly = alerts
+            .iter()
+            .find(|a| a.email == "weekly@union.test")
+            .unwrap();
+        let week = monday.iso_week();
+        assert_eq!(
+            weekly.message_id,
+            format!(
+                "pqwatch.w{}.{}-W{:02}@localhost",
+                1,
+                week.year(),
+                week.week()
+            )
+            .replace("@localhost", &format!("@{}", deps.alerts.id_host))
+        );
+        assert!(
+            weekly.subject.starts_with("Weekly digest"),
+            "{}",
+            weekly.subject
+        );
+        let daily = alerts
+            .iter()
+            .find(|a| a.email == "daily@union.test")
+            .unwrap();
+        assert!(
+            daily.subject.starts_with("Daily digest"),
+            "{}",
+            daily.subject
+        );
+    }
+}

@@ -50,7 +50,7 @@ pub struct WebFixture {
     pub web: Arc<Web>,
 }
 
-async fn poll_day(api: &FakeApi, deps: &Deps, q: Value) {
+pub async fn poll_day(api: &FakeApi, deps: &Deps, q: Value) {
     let day = q["dateAnswered"].as_str().unwrap()[..10].to_owned();
     api.state.lock().unwrap().questions.push(q);
     let d: NaiveDate = day.parse().unwrap();
