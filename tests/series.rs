@@ -607,44 +607,45 @@ async fn every_real_edition_gives_exactly_the_new_and_revised_figures_its_readme
     assert!(report.is_empty(), "{}", report.join("\n"));
 }
 
-/// Real look-alike pairs: the same years and near-identical headers, but another scope or
-/// statistic (see tests/fixtures/editions/README-gathered.md, "Look-alikes").
-const LOOKALIKES: &[(&str, &str)] = &[
-    // Self-harm incidents in all prisons of England and Wales, then in women's prisons only.
-    (
-        "self-inflicted-deaths-in-prisons-by-year/3-2004-02-03-HL877.json",
-        "self-harm-incidents-female-prisoners-by-year/2-2004-03-15-158061.json",
-    ),
-    // Prisoners in crowded accommodation, then prisoners doubled (a subset), same years.
-    (
-        "prison-crowding-rate-by-financial-year/3-2014-06-25-201661.json",
-        "prisoners-doubled-rate-by-financial-year/1-2015-01-05-219502.json",
-    ),
-];
+/// Real look-alike pairs (tests/fixtures/lookalikes/PAIR/1-*.json then 2-*.json): the same years
+/// and near-identical headers, but another scope or statistic. Every pair the folder holds is
+/// tested, so a pair added there is covered without a change here.
+fn lookalike_pairs() -> Vec<(std::path::PathBuf, std::path::PathBuf)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lookalikes");
+    let mut pairs = Vec::new();
+    for e in std::fs::read_dir(root).unwrap().flatten() {
+        if !e.path().is_dir() {
+            continue;
+        }
+        let mut files: Vec<_> = std::fs::read_dir(e.path())
+            .unwrap()
+            .flatten()
+            .map(|f| f.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 2, "{}", e.path().display());
+        pairs.push((files[0].clone(), files[1].clone()));
+    }
+    pairs.sort();
+    pairs
+}
 
 #[tokio::test]
 async fn look_alike_tables_of_another_scope_give_no_false_revisions() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/editions");
-    for (first, second) in LOOKALIKES {
+    let pairs = lookalike_pairs();
+    assert!(pairs.len() >= 3, "{pairs:?}");
+    for (first, second) in &pairs {
         let api = FakeApi::start();
         let dir = tempfile::tempdir().unwrap();
         let deps = deps(&settings(&api.base_url(), dir.path()));
-        poll_day(
-            &api,
-            &deps,
-            edition_question(&root.join(first), 1, "2020-01-06"),
-        )
-        .await;
-        poll_day(
-            &api,
-            &deps,
-            edition_question(&root.join(second), 2, "2020-01-13"),
-        )
-        .await;
+        poll_day(&api, &deps, edition_question(first, 1, "2020-01-06")).await;
+        poll_day(&api, &deps, edition_question(second, 2, "2020-01-13")).await;
         let all = changes(&deps);
         let revised: Vec<&ChangeRow> = all.iter().filter(|c| c.change == "revised").collect();
-        assert!(revised.is_empty(), "{first} then {second}: {revised:?}");
-        assert_eq!(confirmed(&deps), 0, "{first} then {second}");
+        let (a, b) = (first.display(), second.display());
+        assert!(revised.is_empty(), "{a} then {b}: {revised:?}");
+        assert_eq!(confirmed(&deps), 0, "{a} then {b}");
         assert!(all
             .iter()
             .any(|c| c.source.question_id == 2 && c.change == "new"));
