@@ -7,15 +7,15 @@ use anyhow::Context as _;
 use chrono::Utc;
 
 use crate::cli::{
-    AlertsCommand, AnswersCommand, Cli, Command, MailCommand, PollArgs, SeriesCommand,
+    AlertsCommand, AnswersCommand, Cli, Command, KeysCommand, MailCommand, PollArgs, SeriesCommand,
     SubscribersCommand,
 };
 use crate::config::Settings;
 use crate::daemon::{self, Schedule};
 use crate::fetch::Client;
-use crate::links::LinkSigner;
 use crate::model::DocKind;
 use crate::notify::mailer::Mailer;
+use crate::passlock::PassLock;
 use crate::pipeline::{self, AlertSettings, Deps, Mode, PassReport};
 use crate::progress::Progress;
 use crate::store::Store;
@@ -185,7 +185,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                         "{:<32} {:<8} {:<11} {}",
                         s.email,
                         s.frequency.as_str(),
-                        if s.confirmed {
+                        if s.suspended {
+                            "suspended"
+                        } else if s.confirmed {
                             "confirmed"
                         } else {
                             "unconfirmed"
@@ -213,6 +215,23 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let n = create_store(&settings)?.import_subscribers(&with_tokens, Utc::now())?;
             println!("imported {}", plural(n as u64, "subscriber", "subscribers"));
+            Ok(())
+        }
+        Command::Subscribers(SubscribersCommand::Reactivate { email }) => {
+            let email = subs::parse_email(&email).map_err(|e| UsageError(format!("EMAIL: {e}")))?;
+            if open_store(&settings)?.reactivate(&email)? {
+                println!("reactivated {email}: alerts are sent to it again");
+                Ok(())
+            } else {
+                Err(NotFound(format!(
+                    "{email} is not subscribed; `pqwatch subscribers list` shows who is"
+                ))
+                .into())
+            }
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            pipeline::rotate_link_key(&mut open_store(&settings)?)?;
+            println!("rotated the key that signs links: links in emails already sent no longer work (their pages say so), emails still queued get new links, and every running pqwatch uses the new key from its next request or pass");
             Ok(())
         }
         Command::Alerts(AlertsCommand::List { pending, json }) => {
@@ -266,51 +285,29 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The key that signs links in emails: made once from the OS's randomness, kept in the database.
-pub fn link_signer(store: &mut Store) -> anyhow::Result<LinkSigner> {
-    let mut fresh = [0u8; 32];
-    getrandom::getrandom(&mut fresh)
-        .map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
-    let key = store
-        .secret("links", &fresh)
-        .context("reading the key that signs links")?;
-    Ok(LinkSigner::new(&key))
-}
+/// The key that signs links in emails, as the database holds it now.
+pub use crate::pipeline::link_signer;
 
 /// 128 random bits from the operating system, hex: the subscriber's unsubscribe token.
 fn token() -> anyhow::Result<String> {
-    let mut b = [0u8; 16];
-    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    pipeline::random_hex(16)
 }
 
-async fn subscribe(settings: Settings, store: Store, s: NewSubscriber) -> anyhow::Result<()> {
-    let deps = deps(&settings, store)?;
-    let alerts = deps.alerts.clone();
-    let token = token()?;
+/// `pqwatch subscribe`: the change and any confirmation email are queued in the database. Only
+/// the holder of the pass lock sends the outbox: when a service runs, it sends the email within
+/// seconds; when none does, this command takes the lock briefly and sends it itself.
+async fn subscribe(settings: Settings, mut store: Store, s: NewSubscriber) -> anyhow::Result<()> {
     let email = s.email.clone();
-    let existed = lock_store(&deps)?.subscriber(&email)?.is_some();
-    let (id, queued) = {
-        let mut store = lock_store(&deps)?;
-        let (name, keywords) = (s.name.clone(), s.keywords.clone());
-        store.add_subscriber(
-            &s,
-            &token,
-            |id, stored_token| {
-                let confirm_url = alerts.confirm_url(stored_token);
-                let r = crate::notify::render::confirmation(
-                    if name.is_empty() { "there" } else { &name },
-                    &keywords,
-                    confirm_url.as_deref(),
-                    &alerts.mailto,
-                );
-                (format!("pqwatch.c{id}@{}", alerts.id_host), r)
-            },
-            Utc::now(),
-        )?
-    };
-    let confirmation = if queued {
+    let existed = store.subscriber(&email)?.is_some();
+    let alerts = AlertSettings::from_mail(&settings.mail, link_signer(&mut store)?);
+    let done = pipeline::sign_up(&mut store, &alerts, &s, Utc::now())?;
+    let id = done.id;
+    let confirmation = if !done.confirmation_queued {
+        None
+    } else if let Some(_lock) = PassLock::try_acquire(&settings.database.path)? {
+        let deps = deps(&settings, store)?;
         let sent = pipeline::flush_outbox(&deps, Utc::now()).await?;
+        store = Store::open(&settings.database.path)?;
         Some(match (sent.sent > 0, &*deps.mailer) {
             (true, Mailer::Files { dir, .. }) => {
                 format!("confirmation email written as an .eml file to {}", dir.display())
@@ -322,9 +319,12 @@ async fn subscribe(settings: Settings, store: Store, s: NewSubscriber) -> anyhow
             }
         })
     } else {
-        None
+        Some(
+            "confirmation email queued; the running pqwatch service sends it (`pqwatch alerts list --pending` shows it until then)"
+                .to_owned(),
+        )
     };
-    let row = lock_store(&deps)?
+    let row = store
         .subscriber(&email)?
         .ok_or_else(|| anyhow::anyhow!("{email} vanished while being subscribed"))?;
     println!(
@@ -336,12 +336,6 @@ async fn subscribe(settings: Settings, store: Store, s: NewSubscriber) -> anyhow
         println!("{c}");
     }
     Ok(())
-}
-
-fn lock_store(deps: &Deps) -> anyhow::Result<std::sync::MutexGuard<'_, Store>> {
-    deps.store
-        .lock()
-        .map_err(|_| anyhow::anyhow!("store lock poisoned"))
 }
 
 /// A subscriber's settings, one per line, as `subscribe` shows them after a change.
@@ -467,6 +461,9 @@ fn release_free_memory() {
     }
 }
 
+/// How often `run` looks for email queued by other processes or due for a retry.
+const OUTBOX_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Stops a background task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -476,70 +473,12 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Another pqwatch holds the database's pass lock (exit code 1).
-#[derive(Debug, thiserror::Error)]
-#[error("another pqwatch ({holder}) is already polling {db} (it holds {lock}); wait for it to finish, or stop it (`systemctl stop pqwatch` if it is the service)")]
-pub struct AlreadyRunning {
-    pub db: String,
-    pub lock: String,
-    /// "pid 1234: pqwatch poll --once", from the PID the holder wrote into the lock file.
-    pub holder: String,
-}
+pub use crate::passlock::AlreadyRunning;
 
-/// Who holds a lock file: the PID written in it and, where /proc shows it, its command line.
-fn lock_holder(path: &std::path::Path) -> String {
-    let pid = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok());
-    let Some(pid) = pid else {
-        return "process unknown".into();
-    };
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmd) if !cmd.is_empty() => {
-            let words: Vec<String> = cmd
-                .split(|b| *b == 0)
-                .filter(|w| !w.is_empty())
-                .map(|w| String::from_utf8_lossy(w).into_owned())
-                .collect();
-            format!("pid {pid}: {}", words.join(" "))
-        }
-        _ => format!("pid {pid}"),
-    }
-}
-
-/// Takes the database's pass lock: one `run` or `poll` at a time per database. Released when
-/// the returned file is dropped, or when the process ends however it ends.
-fn pass_lock(settings: &Settings) -> anyhow::Result<std::fs::File> {
-    let db = &settings.database.path;
-    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let path = db.with_extension("lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening the lock file {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => {
-            // The holder's PID, so that a refused command can name it.
-            let mut f = &file;
-            let _ = f.set_len(0);
-            let _ =
-                std::io::Write::write_all(&mut f, format!("{}\n", std::process::id()).as_bytes());
-            Ok(file)
-        }
-        Err(std::fs::TryLockError::WouldBlock) => Err(AlreadyRunning {
-            db: db.display().to_string(),
-            lock: path.display().to_string(),
-            holder: lock_holder(&path),
-        }
-        .into()),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(anyhow::Error::from(e).context(format!("locking {}", path.display())))
-        }
-    }
+/// Takes the database's pass lock: one `run` or `poll` at a time per database, and only its
+/// holder sends the outbox.
+fn pass_lock(settings: &Settings) -> anyhow::Result<PassLock> {
+    PassLock::acquire(&settings.database.path)
 }
 
 /// A warning about `[api] user_agent`, said once by `run` and shown by `status`.
@@ -716,13 +655,31 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     })?;
     let _lock = pass_lock(&settings)?;
     let deps = Arc::new(deps(&settings, create_store(&settings)?)?);
-    // Emails queued by the web front (confirmations) are sent at once, not at the next pass.
+    // Only this process, the holder of the pass lock, sends the outbox. Emails queued by the
+    // web front are sent at once; those queued by other commands (`pqwatch subscribe`) and
+    // retries whose time has come are found by a look at the outbox every few seconds, not
+    // left for the next pass.
     let outbox = Arc::new(tokio::sync::Notify::new());
     let _sender = {
         let (deps, outbox) = (deps.clone(), outbox.clone());
         AbortOnDrop(tokio::spawn(async move {
             loop {
-                outbox.notified().await;
+                let woken = tokio::select! {
+                    _ = outbox.notified() => true,
+                    _ = tokio::time::sleep(OUTBOX_CHECK) => false,
+                };
+                if !woken {
+                    let now = Utc::now();
+                    let due = pipeline::with_store(&deps, |s| s.next_due_at())
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                        .is_some_and(|t| t <= now);
+                    if !due {
+                        continue;
+                    }
+                }
                 if let Err(e) = pipeline::flush_outbox(&deps, Utc::now()).await {
                     tracing::error!("sending queued email failed: {e:#}");
                 }
@@ -899,7 +856,13 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
         .as_deref()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
-    let healthy = last_ok_at.is_some_and(|t| now - t <= stale);
+    let polls_healthy = last_ok_at.is_some_and(|t| now - t <= stale);
+    // Alerts waiting longer than [mail] overdue_after_minutes (a mail outage, a relay refusing
+    // everything): the people who rely on pqwatch are not hearing from it.
+    let overdue_after = settings.mail.overdue_after_minutes;
+    let (overdue, oldest_overdue) =
+        store.overdue_alerts(now - chrono::Duration::minutes(overdue_after as i64))?;
+    let healthy = polls_healthy && overdue == 0;
     let report = serde_json::json!({
         "healthy": healthy,
         "config_file": settings.file().map(|f| f.display().to_string()),
@@ -925,6 +888,8 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
             "failed": alerts.get("failed").copied().unwrap_or(0),
             "sent": alerts.get("sent").copied().unwrap_or(0),
             "oldest_pending_at": oldest_pending,
+            "overdue": overdue,
+            "overdue_after_minutes": overdue_after,
             "last_error": mail_error,
         },
         "last_error": last.as_ref().and_then(|(_, _, _, _, e)| e.clone()),
@@ -963,7 +928,7 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
         );
         println!("statistics:    {}", report["statistics"]);
         println!(
-            "alerts:        {} pending, {} failed, {} sent",
+            "alerts:        {} pending ({overdue} overdue), {} failed, {} sent",
             report["alerts"]["pending"], report["alerts"]["failed"], report["alerts"]["sent"]
         );
         if let Some(e) = &mail_error {
@@ -979,6 +944,13 @@ fn status(settings: Settings, json: bool) -> anyhow::Result<()> {
     }
     if healthy {
         Ok(())
+    } else if polls_healthy {
+        Err(Unhealthy(format!(
+            "{overdue} alert{} waiting longer than [mail] overdue_after_minutes ({overdue_after}), the oldest queued at {}; `pqwatch alerts list --pending` shows why",
+            if overdue == 1 { " is" } else { "s are" },
+            oldest_overdue.unwrap_or_default()
+        ))
+        .into())
     } else {
         Err(Unhealthy(match last_ok {
             Some(t) => format!(

@@ -79,9 +79,13 @@ pub enum Command {
     /// The outbox: what was sent, to whom, when, and what failed.
     #[command(subcommand)]
     Alerts(AlertsCommand),
-    /// Health for people and monitors: last and next poll, cursor, counts, pending and failed
-    /// alerts, the last error. Exits 1 when the last successful poll is older than
-    /// [schedule] stale_after_minutes.
+    /// The key that signs the links in emails.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Health for people and monitors: last and next poll, cursor, counts, pending, overdue and
+    /// failed alerts, the last error. Exits 1 when the last successful poll is older than
+    /// [schedule] stale_after_minutes, or an alert has waited longer than
+    /// [mail] overdue_after_minutes.
     Status {
         /// Print JSON (for monitors) instead of text.
         #[arg(long)]
@@ -220,6 +224,17 @@ pub enum SubscribersCommand {
         /// The CSV file to import.
         file: PathBuf,
     },
+    /// Lift a suspension (after [mail] suspend_after_bounces permanent failures): the address
+    /// gets alerts again.
+    Reactivate { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Replace the key that signs the confirm and unsubscribe links. Every process (a running
+    /// service too) uses the new key from its next request or pass: links in emails already
+    /// sent stop working, and emails still queued are sent with new links.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]

@@ -146,8 +146,19 @@ pub struct MailSettings {
     pub unsubscribe_mailto: String,
     /// UK hour (0-23) at which daily digests are sent.
     pub digest_hour: u32,
+    /// A further limit on temporary failures of one message; `give_up_after_hours` normally
+    /// decides first.
     pub max_attempts: u32,
     pub retry_base_secs: u64,
+    /// A message that keeps failing temporarily (4xx, dropped connections, a relay that is
+    /// down) is retried, with back-off capped at an hour, for this long after it was queued.
+    pub give_up_after_hours: u64,
+    /// `pqwatch status` is unhealthy while an alert has been pending longer than this.
+    pub overdue_after_minutes: u64,
+    /// Permanent failures (5xx) in a row for one address before its subscriber is suspended.
+    pub suspend_after_bounces: u32,
+    /// Days a confirm link works.
+    pub confirm_link_days: u32,
     /// The longest one SMTP step (connect, TLS, AUTH, one message) may take, in seconds.
     #[serde(default = "default_smtp_timeout_secs")]
     pub smtp_timeout_secs: u64,
@@ -533,6 +544,34 @@ impl Settings {
             mail.retry_base_secs,
             0..=86_400,
             "seconds before the first retry of a message (60 is the default; 0 retries at once)",
+        )?;
+        in_range(
+            origins,
+            "mail.give_up_after_hours",
+            mail.give_up_after_hours,
+            1..=24 * 60,
+            "hours a temporarily failing message is retried (120, five days, is the default)",
+        )?;
+        in_range(
+            origins,
+            "mail.overdue_after_minutes",
+            mail.overdue_after_minutes,
+            1..=60 * 24 * 60,
+            "minutes an alert may wait before status is unhealthy (60 is the default)",
+        )?;
+        in_range(
+            origins,
+            "mail.suspend_after_bounces",
+            mail.suspend_after_bounces.into(),
+            1..=1000,
+            "permanent failures in a row before a subscriber is suspended (3 is the default)",
+        )?;
+        in_range(
+            origins,
+            "mail.confirm_link_days",
+            mail.confirm_link_days.into(),
+            1..=365,
+            "days a confirm link works (7 is the default)",
         )?;
         let web = &self.web;
         for (key, value, range, what) in [

@@ -88,9 +88,99 @@ impl LinkSigner {
     }
 }
 
+/// A process's copy of the current signer, shared by its tasks and replaced whenever the key
+/// is read again from the database (every pass and every outbox flush), so a key rotated by
+/// another process is honoured.
+#[derive(Clone, Debug)]
+pub struct SharedSigner(std::sync::Arc<std::sync::RwLock<LinkSigner>>);
+
+impl SharedSigner {
+    pub fn new(signer: LinkSigner) -> SharedSigner {
+        SharedSigner(std::sync::Arc::new(std::sync::RwLock::new(signer)))
+    }
+
+    pub fn get(&self) -> LinkSigner {
+        match self.0.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set(&self, signer: LinkSigner) {
+        match self.0.write() {
+            Ok(mut s) => *s = signer,
+            Err(poisoned) => *poisoned.into_inner() = signer,
+        }
+    }
+}
+
+/// `text` with every signed `{base}/{action}?t=TOKEN.SIGNATURE` link signed again with
+/// `signer`, for the tokens `resign` accepts: a message queued before a key rotation is sent
+/// with links that work.
+pub fn resign(
+    text: &str,
+    base: &str,
+    signer: &LinkSigner,
+    resign: impl Fn(Action, &str) -> bool,
+) -> String {
+    if base.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'outer: while let Some(at) = rest.find(base) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + base.len()..];
+        for action in [Action::Unsubscribe, Action::Confirm, Action::Manage] {
+            let prefix = format!("/{}?t=", action.name());
+            let Some(link) = after.strip_prefix(&prefix) else {
+                continue;
+            };
+            let token_len = link.bytes().take_while(u8::is_ascii_hexdigit).count();
+            let token = &link[..token_len];
+            let sig = &link[token_len..];
+            let sig_ok = sig.starts_with('.')
+                && sig.len() > 64
+                && sig.as_bytes()[1..65].iter().all(u8::is_ascii_hexdigit);
+            if token_len > 0 && sig_ok && resign(action, token) {
+                out.push_str(base);
+                out.push_str(&prefix);
+                out.push_str(&signer.sign(action, token));
+                rest = &sig[65..];
+                continue 'outer;
+            }
+        }
+        out.push_str(base);
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_queued_before_a_rotation_are_signed_again_and_nothing_else_changes() {
+        let (old, new) = (LinkSigner::new(&[1; 32]), LinkSigner::new(&[2; 32]));
+        let base = "https://pq.example";
+        let body = format!(
+            "Stop: {base}/unsubscribe?t={}\nOther: {base}/unsubscribe?t={}\n{base}/about",
+            old.sign(Action::Unsubscribe, TOKEN),
+            old.sign(Action::Unsubscribe, "abcd"),
+        );
+        let out = resign(&body, base, &new, |a, t| {
+            a == Action::Unsubscribe && t == TOKEN
+        });
+        assert!(out.contains(&new.sign(Action::Unsubscribe, TOKEN)), "{out}");
+        assert!(
+            out.contains(&old.sign(Action::Unsubscribe, "abcd")),
+            "{out}"
+        );
+        assert!(out.ends_with(&format!("{base}/about")));
+        assert_eq!(resign(&body, "", &new, |_, _| true), body);
+    }
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/migrations/003_alerts.sql"),
     include_str!("store/migrations/004_secrets.sql"),
     include_str!("store/migrations/005_identity.sql"),
+    include_str!("store/migrations/006_delivery.sql"),
     include_str!("store/migrations/007_quarantine.sql"),
     include_str!("store/migrations/008_backfill_coverage.sql"),
     include_str!("store/migrations/009_web.sql"),
@@ -31,7 +32,7 @@ mod quarantine;
 mod read;
 mod signups;
 mod statistics;
-pub use alerts::{AlertRow, DueAlert, SubscriberRow};
+pub use alerts::{AlertRow, Bounced, Confirmed, DueAlert, SubscriberRow};
 pub use pages::{AnswerChanges, FigureChange, StatisticsPage};
 pub use quarantine::{Failure, FailureState, QuarantinedRecord};
 pub use read::ReadPool;
@@ -106,9 +107,10 @@ impl Store {
     /// Opens (creating the file and its folder if need be) and migrates the database.
     pub fn open(path: &Path) -> anyhow::Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating database folder {}", dir.display()))?;
+            crate::private_files::create_dir(dir).context("creating the database folder")?;
         }
+        // 0600 from the start: it holds addresses, tokens and the signing key.
+        crate::private_files::touch(path)?;
         let conn = Connection::open(path)
             .with_context(|| format!("opening database {}", path.display()))?;
         let mut store = Store { conn };
@@ -152,6 +154,7 @@ impl Store {
         if dest.exists() {
             anyhow::bail!("{} exists already; give a new file name", dest.display());
         }
+        crate::private_files::touch(dest)?;
         let mut out =
             Connection::open(dest).with_context(|| format!("creating {}", dest.display()))?;
         let backup = rusqlite::backup::Backup::new(&self.conn, &mut out)?;
@@ -179,6 +182,26 @@ impl Store {
             .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| {
                 r.get(0)
             })?)
+    }
+
+    /// The secret kept under `name`, if any; works on a read-only connection.
+    pub fn existing_secret(&self, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Replaces (or sets) the secret kept under `name`.
+    pub fn replace_secret(&mut self, name: &str, fresh: &[u8]) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO secrets (name, value) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            rusqlite::params![name, fresh],
+        )?;
+        Ok(())
     }
 
     /// The fingerprints last seen for these items (absent: never seen).

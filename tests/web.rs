@@ -94,7 +94,8 @@ async fn a_request_body_over_the_limit_is_refused_and_a_forged_link_changes_noth
     let web = web_state(&settings("http://127.0.0.1:9", dir.path()));
     let big = "List-Unsubscribe=One-Click&x=".to_owned() + &"y".repeat(20_000);
     let token = "0123456789abcdef0123456789abcdef";
-    let signed = web.links.sign(pqwatch::links::Action::Unsubscribe, token);
+    let links = pqwatch::app::link_signer(&mut web.writes.lock().unwrap()).unwrap();
+    let signed = links.sign(pqwatch::links::Action::Unsubscribe, token);
     let r = post_form(&web, &format!("/unsubscribe?t={signed}"), &big, &[]).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
 
@@ -590,10 +591,18 @@ mod signup {
         assert_eq!(confirmations(&web).len(), 2);
 
         // Confirm by the link; a second click says so and changes nothing.
-        let token = web.writes.lock().unwrap().subscribers().unwrap()[0]
-            .token
-            .clone();
-        let link = format!("/confirm?t={}", web.links.sign(Action::Confirm, &token));
+        // The confirm link carries the sign-up's own token (fresh per sign-up).
+        let token = web
+            .writes
+            .lock()
+            .unwrap()
+            .latest_confirm_token("Rep@union.test")
+            .unwrap()
+            .unwrap();
+        let link = format!(
+            "/confirm?t={}",
+            web.links.get().sign(Action::Confirm, &token)
+        );
         let done = post_form(&web, &link, "", &[]).await;
         assert!(done.body.contains("<h1>Confirmed</h1>"), "{}", done.body);
         let twice = post_form(&web, &link, "", &[]).await;
@@ -707,7 +716,7 @@ mod signup {
         let token = web.writes.lock().unwrap().subscribers().unwrap()[0]
             .token
             .clone();
-        let link = format!("/manage?t={}", web.links.sign(Action::Manage, &token));
+        let link = format!("/manage?t={}", web.links.get().sign(Action::Manage, &token));
         let page = get(&web, &link).await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.body.contains("rep@union.test") && page.body.contains("value=\"drones\""));
@@ -727,7 +736,10 @@ mod signup {
         assert_eq!(s.frequency.as_str(), "daily");
 
         for forged in [
-            format!("/manage?t={}", web.links.sign(Action::Unsubscribe, &token)),
+            format!(
+                "/manage?t={}",
+                web.links.get().sign(Action::Unsubscribe, &token)
+            ),
             format!("/manage?t={token}.{}", "ab".repeat(32)),
         ] {
             let r = post_form(

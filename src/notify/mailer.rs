@@ -262,15 +262,24 @@ impl Mailer {
                 let dir = dir.clone();
                 let path = dir.join(format!("{name}.eml"));
                 let written = path.display().to_string();
-                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                    std::fs::create_dir_all(&dir)?;
+                // 0600 files in a 0700 folder: they hold addresses and unsubscribe tokens.
+                tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                    use std::io::Write as _;
+                    crate::private_files::create_dir(&dir)?;
                     let tmp = dir.join(format!(".{name}.tmp"));
-                    std::fs::write(&tmp, &bytes)?;
-                    std::fs::rename(&tmp, &path)
+                    let mut f = crate::private_files::file_options()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(&tmp)?;
+                    f.write_all(&bytes)?;
+                    f.sync_all()?;
+                    std::fs::rename(&tmp, &path)?;
+                    Ok(())
                 })
                 .await
                 .map_err(|e| SendError::Transient(e.to_string()))?
-                .map_err(|e| SendError::Transient(format!("writing to {}: {e}", m.to)))?;
+                .map_err(|e| SendError::Transient(format!("writing to {}: {e:#}", m.to)))?;
                 Ok(format!("written to {written}"))
             }
             Mailer::Memory { sent, .. } => {

@@ -418,10 +418,14 @@ pub fn confirmation(
     keywords: &[String],
     confirm_url: Option<&str>,
     reply_to: &str,
+    valid_days: u32,
 ) -> Rendered {
     let follow = keywords.join(", ");
     let how = match confirm_url {
-        Some(u) => format!("To confirm, open {u}"),
+        Some(u) => format!(
+            "To confirm, open {u} (the link works for {valid_days} day{}).",
+            if valid_days == 1 { "" } else { "s" }
+        ),
         None => format!("To confirm, reply to this email or write to {reply_to}; an administrator will confirm you."),
     };
     let text = format!(

@@ -7,9 +7,93 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
-use super::{with_store, Deps};
+use super::{with_store, AlertSettings, Deps};
+use crate::links::{self, Action, LinkSigner};
 use crate::notify::mailer::{Outgoing, SendError, SEND_CONCURRENCY};
 use crate::notify::render;
+use crate::store::Store;
+use crate::subscribers::NewSubscriber;
+
+/// The longest wait between two attempts at a message that fails temporarily.
+const RETRY_CAP_SECS: u64 = 3600;
+
+/// `n` random bytes from the operating system, as lower-case hex.
+pub fn random_hex(n: usize) -> anyhow::Result<String> {
+    let mut b = vec![0u8; n];
+    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn random_key() -> anyhow::Result<[u8; 32]> {
+    let mut fresh = [0u8; 32];
+    getrandom::getrandom(&mut fresh)
+        .map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(fresh)
+}
+
+/// The key that signs links, as it is in the database now (made from the OS's randomness the
+/// first time). Read again at every pass, flush and sign-up, so a rotation is honoured.
+pub fn link_signer(store: &mut Store) -> anyhow::Result<LinkSigner> {
+    let key = store
+        .secret("links", &random_key()?)
+        .context("reading the key that signs links")?;
+    Ok(LinkSigner::new(&key))
+}
+
+/// A new key for links (`pqwatch keys rotate`): every link signed before stops working, in
+/// every process, at its next request, flush or pass.
+pub fn rotate_link_key(store: &mut Store) -> anyhow::Result<()> {
+    store
+        .replace_secret("links", &random_key()?)
+        .context("storing a new key for links")
+}
+
+/// What a sign-up did.
+#[derive(Clone, Copy, Debug)]
+pub struct SignUp {
+    pub id: i64,
+    /// A confirmation email was queued (for the holder of the pass lock to send).
+    pub confirmation_queued: bool,
+}
+
+/// Adds or updates a subscriber (`pqwatch subscribe`, the web front's sign-up) and, unless they
+/// are confirmed and active, queues a confirmation email with a fresh token that works for
+/// `[mail] confirm_link_days`, under a Message-ID of its own. It only queues: sending is the
+/// pass lock holder's. Blocking (SQLite).
+pub fn sign_up(
+    store: &mut Store,
+    alerts: &AlertSettings,
+    s: &NewSubscriber,
+    now: DateTime<Utc>,
+) -> anyhow::Result<SignUp> {
+    alerts.links.set(link_signer(store)?);
+    let token = random_hex(16)?;
+    let confirm = random_hex(16)?;
+    let days = alerts.confirm_link_days;
+    let expires = now + chrono::Duration::days(days.into());
+    let (id, queued) = store.add_subscriber(
+        s,
+        &token,
+        (&confirm, expires),
+        |id, confirm_token| {
+            let url = alerts.confirm_url(confirm_token);
+            let r = render::confirmation(
+                if s.name.is_empty() { "there" } else { &s.name },
+                &s.keywords,
+                url.as_deref(),
+                &alerts.mailto,
+                days,
+            );
+            let id = format!("pqwatch.c{id}.{}@{}", &confirm_token[..12], alerts.id_host);
+            (id, r)
+        },
+        now,
+    )?;
+    Ok(SignUp {
+        id,
+        confirmation_queued: queued,
+    })
+}
 
 /// How long a send in flight may still take after a shutdown is asked for. Well inside the 10 s
 /// a stop may take, and long enough for any relay that is answering at all.
@@ -93,6 +177,10 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
     let _one = FLUSHING.lock().await;
     let mut report = OutboxReport::default();
     let mut tried = HashSet::new();
+    // The key as it is now: links in messages queued before a rotation are signed again.
+    let signer = with_store(deps, link_signer).await?;
+    deps.alerts.links.set(signer.clone());
+    let base = deps.alerts.public_base_url.clone();
     // Set when the relay itself fails (unreachable, silent, login refused): the sends in
     // flight finish, no new ones start, and the rest wait for the next pass.
     let mut relay_down = false;
@@ -110,13 +198,18 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
         loop {
             while in_flight.len() < SEND_CONCURRENCY && !relay_down && !deps.stop.is_cancelled() {
                 let Some(a) = queue.next() else { break };
+                let ours = |action: Action, token: &str| match action {
+                    Action::Unsubscribe | Action::Manage => token == a.token,
+                    Action::Confirm => a.kind == "confirmation",
+                    Action::Form => false,
+                };
                 let out = Outgoing {
                     message_id: a.message_id.clone(),
                     to: a.email.clone(),
                     to_name: a.name.clone(),
                     subject: a.subject.clone(),
-                    text: a.text.clone(),
-                    html: a.html.clone(),
+                    text: links::resign(&a.text, &base, &signer, ours),
+                    html: links::resign(&a.html, &base, &signer, ours),
                     list_unsubscribe: deps.alerts.list_unsubscribe(&a.token),
                 };
                 let mailer = deps.mailer.clone();
@@ -150,8 +243,22 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
                     with_store(deps, move |s| s.mark_sent(id, Utc::now())).await?;
                     report.sent += 1;
                 }
+                // A 5xx for this address: the alert fails, and the address's run of bounces
+                // grows; at [mail] suspend_after_bounces its subscriber is suspended.
+                Some(Err(SendError::Permanent(why))) => {
+                    let (msg, limit) = (
+                        format!("permanent: {why}"),
+                        deps.alerts.suspend_after_bounces,
+                    );
+                    let b = with_store(deps, move |s| s.mark_bounce(id, &msg, limit, Utc::now()))
+                        .await?;
+                    tracing::warn!(to = %a.email, message_id = %a.message_id, bounces = b.bounces, "alert refused for good: {why}");
+                    if b.suspended {
+                        tracing::error!(to = %a.email, "subscriber suspended after {} permanent failures in a row; `pqwatch subscribers reactivate {}` lifts it", b.bounces, a.email);
+                    }
+                    report.failed += 1;
+                }
                 Some(Err(e)) => {
-                    let permanent = matches!(e, SendError::Permanent(_));
                     if let SendError::Relay(why) = &e {
                         if !relay_down {
                             tracing::error!("the SMTP relay cannot be used, so sending stops until the next pass: {why}");
@@ -159,16 +266,20 @@ pub async fn flush_outbox(deps: &Deps, now: DateTime<Utc>) -> anyhow::Result<Out
                         relay_down = true;
                     }
                     let attempts = a.attempts as u32 + 1;
-                    // A relay that cannot be used is no fault of the message: it waits, with
-                    // backoff, however long the relay takes to come back, and is never failed.
-                    let give_up = permanent
-                        || (!matches!(e, SendError::Relay(_))
+                    // A temporary failure (a 4xx, a dropped connection, a relay that is down) is
+                    // retried with capped back-off until [mail] give_up_after_hours after the
+                    // alert was queued; a relay that cannot be used is no fault of the message,
+                    // so only the message's own failures count towards max_attempts.
+                    let queued_at = DateTime::parse_from_rfc3339(&a.created_at)
+                        .map_or(now, |t| t.with_timezone(&Utc));
+                    let give_up = Utc::now() - queued_at >= deps.alerts.give_up_after
+                        || (matches!(e, SendError::Transient(_))
                             && attempts >= deps.alerts.max_attempts);
                     let wait = deps
                         .alerts
                         .retry_base_secs
                         .saturating_mul(1 << attempts.min(12))
-                        .min(6 * 3600);
+                        .min(RETRY_CAP_SECS);
                     let next = Utc::now() + chrono::Duration::seconds(wait as i64);
                     tracing::warn!(to = %a.email, message_id = %a.message_id, give_up, "alert not sent: {e}");
                     let msg = e.to_string();

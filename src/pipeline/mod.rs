@@ -25,14 +25,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::WatchSettings;
 use crate::fetch::Client;
-use crate::links::{Action, LinkSigner};
+use crate::links::{Action, LinkSigner, SharedSigner};
 use crate::model::DocKind;
 use crate::notify::mailer::Mailer;
 use crate::progress::Progress;
 use crate::store::Store;
 use crate::watch::Matcher;
 
-pub use deliver::{compile_digests, flush_outbox, OutboxReport};
+pub use deliver::{
+    compile_digests, flush_outbox, link_signer, random_hex, rotate_link_key, sign_up, OutboxReport,
+    SignUp,
+};
 pub use file::{record_figures, FigureCounts};
 use ingest::ingest_window;
 
@@ -63,12 +66,16 @@ pub struct AlertSettings {
     pub id_host: String,
     /// Base of one-click unsubscribe links; empty for mailto only.
     pub public_base_url: String,
-    /// Signs the unsubscribe and confirm links.
-    pub links: LinkSigner,
+    /// Signs the unsubscribe and confirm links: read again from the database at every pass and
+    /// every flush, so a key rotated by another process is honoured.
+    pub links: SharedSigner,
     pub mailto: String,
     pub digest_hour: u32,
     pub max_attempts: u32,
     pub retry_base_secs: u64,
+    pub give_up_after: chrono::Duration,
+    pub suspend_after_bounces: u32,
+    pub confirm_link_days: u32,
     /// Queue alerts during a backfill too (`poll --once --from --to --alert`).
     pub on_backfill: bool,
 }
@@ -86,7 +93,7 @@ impl AlertSettings {
         AlertSettings {
             id_host,
             public_base_url: mail.public_base_url.trim_end_matches('/').to_owned(),
-            links,
+            links: SharedSigner::new(links),
             mailto: if mail.unsubscribe_mailto.is_empty() {
                 from_addr
             } else {
@@ -95,6 +102,9 @@ impl AlertSettings {
             digest_hour: mail.digest_hour,
             max_attempts: mail.max_attempts,
             retry_base_secs: mail.retry_base_secs,
+            give_up_after: chrono::Duration::hours(mail.give_up_after_hours as i64),
+            suspend_after_bounces: mail.suspend_after_bounces,
+            confirm_link_days: mail.confirm_link_days,
             on_backfill: false,
         }
     }
@@ -105,7 +115,7 @@ impl AlertSettings {
                 "{}/{}?t={}",
                 self.public_base_url,
                 action.name(),
-                self.links.sign(action, token)
+                self.links.get().sign(action, token)
             )
         })
     }
@@ -241,6 +251,8 @@ pub async fn run_once(
         progress.add_total(days * kinds.len() as u64);
     }
     let mut done = HashSet::new();
+    // The key as it is now in the database: another process may have rotated it.
+    deps.alerts.links.set(with_store(deps, link_signer).await?);
     for kind in kinds {
         match mode {
             Mode::Steady => {
@@ -361,7 +373,7 @@ pub fn uk_today(now: DateTime<Utc>) -> NaiveDate {
 }
 
 /// Runs a store call off the async executor (SQLite calls block).
-async fn with_store<T, F>(deps: &Deps, f: F) -> anyhow::Result<T>
+pub async fn with_store<T, F>(deps: &Deps, f: F) -> anyhow::Result<T>
 where
     F: FnOnce(&mut Store) -> anyhow::Result<T> + Send + 'static,
     T: Send + 'static,

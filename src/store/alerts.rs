@@ -24,14 +24,44 @@ pub struct SubscriberRow {
     pub confirmed: bool,
     pub confirmed_at: Option<String>,
     pub created_at: String,
+    /// Permanent failures (5xx) in a row for this address; a delivery resets it.
+    pub bounces: i64,
+    /// Suspended after `[mail] suspend_after_bounces` permanent failures: gets nothing until
+    /// confirmed again or reactivated (`pqwatch subscribers reactivate`).
+    pub suspended: bool,
+    pub suspended_at: Option<String>,
     #[serde(skip)]
     pub token: String,
+}
+
+/// What a confirm link did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The holder is confirmed (again), or for a link not yet used, can be: their address and
+    /// their own (unsubscribe and manage) token.
+    Yes { email: String, token: String },
+    /// A spent link of an address that is confirmed and still subscribed.
+    Already,
+    /// A real link, past its `[mail] confirm_link_days`.
+    Expired,
+    /// Unknown, already used, or spent by an unsubscribe.
+    Unknown,
+}
+
+/// What a permanent failure did to its subscriber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounced {
+    pub bounces: i64,
+    /// This failure reached the limit: the subscriber is now suspended.
+    pub suspended: bool,
 }
 
 /// An alert due to be sent, with its recipient.
 #[derive(Clone, Debug)]
 pub struct DueAlert {
     pub id: i64,
+    /// `confirmation`, `instant` or `digest`.
+    pub kind: String,
     pub message_id: String,
     pub email: String,
     pub name: String,
@@ -40,6 +70,9 @@ pub struct DueAlert {
     pub text: String,
     pub html: String,
     pub attempts: i64,
+    /// When it was queued: temporary failures are retried until `[mail] give_up_after_hours`
+    /// after this.
+    pub created_at: String,
 }
 
 /// One line of `pqwatch alerts list`.
@@ -60,7 +93,7 @@ pub struct AlertRow {
 
 const SUBSCRIBER_COLUMNS: &str =
     "id, email, name, keywords_json, bodies_json, houses_json, frequency,
-     include_no_figures, confirmed_at, created_at, token";
+     include_no_figures, confirmed_at, created_at, token, bounces, suspended_at";
 
 fn subscriber(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriberRow> {
     let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
@@ -82,6 +115,9 @@ fn subscriber(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriberRow> {
         confirmed_at,
         created_at: r.get(9)?,
         token: r.get(10)?,
+        bounces: r.get(11)?,
+        suspended: r.get::<_, Option<String>>(12)?.is_some(),
+        suspended_at: r.get(12)?,
     })
 }
 
@@ -131,7 +167,9 @@ fn upsert(
             tx.execute(
                 "UPDATE subscribers SET name = ?2, keywords_json = ?3, bodies_json = ?4,
                      houses_json = ?5, frequency = ?6, include_no_figures = ?7,
-                     confirmed_at = coalesce(?8, ?9), unsubscribed_at = NULL
+                     confirmed_at = coalesce(?8, ?9), unsubscribed_at = NULL,
+                     bounces = CASE WHEN ?9 IS NOT NULL OR ?10 THEN 0 ELSE bounces END,
+                     suspended_at = CASE WHEN ?9 IS NOT NULL OR ?10 THEN NULL ELSE suspended_at END
                  WHERE id = ?1",
                 params![
                     id,
@@ -142,7 +180,8 @@ fn upsert(
                     s.frequency.as_str(),
                     s.include_no_figures,
                     keep,
-                    confirmed_at
+                    confirmed_at,
+                    unsubscribed.is_some()
                 ],
             )?;
             Ok((id, unsubscribed.is_some()))
@@ -175,7 +214,8 @@ impl Recorder<'_, '_> {
     pub fn active_subscribers(&self) -> anyhow::Result<Vec<SubscriberRow>> {
         let mut stmt = self.tx.prepare_cached(&format!(
             "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers
-             WHERE confirmed_at IS NOT NULL AND unsubscribed_at IS NULL ORDER BY id"
+             WHERE confirmed_at IS NOT NULL AND unsubscribed_at IS NULL
+               AND suspended_at IS NULL ORDER BY id"
         ))?;
         let rows = stmt.query_map([], subscriber)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -247,30 +287,48 @@ impl Recorder<'_, '_> {
 }
 
 impl Store {
-    /// Adds or updates a subscriber; returns its id and whether it needs a confirmation email.
+    /// Adds or updates a subscriber; returns its id and whether a confirmation email was
+    /// queued. One is queued, with a new `confirm_token` valid until `expires`, whenever the
+    /// subscriber is not confirmed or is suspended (a returning address always is):
+    /// `confirmation(id, confirm_token)` renders it and names its Message-ID, which must be new.
     pub fn add_subscriber(
         &mut self,
         s: &NewSubscriber,
         token: &str,
+        (confirm_token, expires): (&str, DateTime<Utc>),
         confirmation: impl FnOnce(i64, &str) -> (String, Rendered),
         now: DateTime<Utc>,
     ) -> anyhow::Result<(i64, bool)> {
         let now = now.to_rfc3339();
         let tx = self.conn.transaction()?;
         let (id, _) = upsert(&tx, s, token, &now)?;
-        let (confirmed, stored_token): (bool, String) = tx.query_row(
-            "SELECT confirmed_at IS NOT NULL, token FROM subscribers WHERE id = ?1",
+        let needs_confirming: bool = tx.query_row(
+            "SELECT confirmed_at IS NULL OR suspended_at IS NOT NULL FROM subscribers WHERE id = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| r.get(0),
         )?;
-        let queued = if confirmed {
-            false
-        } else {
-            let (message_id, r) = confirmation(id, &stored_token);
+        let queued = if needs_confirming {
+            tx.execute(
+                "INSERT INTO confirmations (token, subscriber_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![confirm_token, id, now, expires.to_rfc3339()],
+            )?;
+            let (message_id, r) = confirmation(id, confirm_token);
             insert_alert(&tx, id, "confirmation", &message_id, &r, &now)?
+        } else {
+            false
         };
         tx.commit()?;
         Ok((id, queued))
+    }
+
+    /// Lifts a suspension (and clears the bounce count); false if the address is not subscribed.
+    pub fn reactivate(&mut self, email: &str) -> anyhow::Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE subscribers SET suspended_at = NULL, bounces = 0
+             WHERE email = ?1 AND unsubscribed_at IS NULL",
+            [email],
+        )? > 0)
     }
 
     /// Imports every subscriber in one transaction: all of them or none.
@@ -309,6 +367,11 @@ impl Store {
                  WHERE subscriber_id = ?1 AND status = 'pending'",
                 [id],
             )?;
+            // A confirm link from before can never bring the address back.
+            tx.execute(
+                "UPDATE confirmations SET used_at = ?2 WHERE subscriber_id = ?1 AND used_at IS NULL",
+                params![id, now],
+            )?;
         }
         tx.commit()?;
         Ok(id.is_some())
@@ -337,22 +400,83 @@ impl Store {
         }
     }
 
-    /// Confirms the holder of a token; returns their address.
-    pub fn confirm_token(
-        &mut self,
+    /// Confirms the holder of a confirmation token (lifting any suspension) and spends every
+    /// confirmation token of theirs: a link works once, and only until it expires.
+    pub fn confirm_token(&mut self, token: &str, now: DateTime<Utc>) -> anyhow::Result<Confirmed> {
+        let now_s = now.to_rfc3339();
+        let id = match self.confirm_link_state(token, now)? {
+            (Confirmed::Yes { .. }, Some(id)) => id,
+            (other, _) => return Ok(other),
+        };
+        let tx = self.conn.transaction()?;
+        let (email, own): (String, String) = tx.query_row(
+            "UPDATE subscribers SET confirmed_at = coalesce(confirmed_at, ?2),
+                 suspended_at = NULL, bounces = 0
+             WHERE id = ?1 RETURNING email, token",
+            params![id, now_s],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        tx.execute(
+            "UPDATE confirmations SET used_at = ?2 WHERE subscriber_id = ?1 AND used_at IS NULL",
+            params![id, now_s],
+        )?;
+        tx.commit()?;
+        Ok(Confirmed::Yes { email, token: own })
+    }
+
+    /// What a confirm link would do now, changing nothing (for the page a GET shows), and its
+    /// subscriber's id.
+    pub fn confirm_link_state(
+        &self,
         token: &str,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Option<String>> {
-        let email: Option<String> = self
+    ) -> anyhow::Result<(Confirmed, Option<i64>)> {
+        let found: Option<(i64, String, bool, String, String)> = self
             .conn
             .query_row(
-                "UPDATE subscribers SET confirmed_at = coalesce(confirmed_at, ?2)
-                 WHERE token = ?1 AND unsubscribed_at IS NULL RETURNING email",
-                params![token, now.to_rfc3339()],
-                |r| r.get(0),
+                "SELECT c.subscriber_id, c.expires_at, c.used_at IS NOT NULL, s.email, s.token
+                 FROM confirmations c JOIN subscribers s ON s.id = c.subscriber_id
+                 WHERE c.token = ?1 AND s.unsubscribed_at IS NULL",
+                [token],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
-        Ok(email)
+        let Some((id, expires, used, email, own)) = found else {
+            return Ok((Confirmed::Unknown, None));
+        };
+        let confirmed: bool = self.conn.query_row(
+            "SELECT confirmed_at IS NOT NULL AND suspended_at IS NULL FROM subscribers WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        if used {
+            return Ok((
+                if confirmed {
+                    Confirmed::Already
+                } else {
+                    Confirmed::Unknown
+                },
+                Some(id),
+            ));
+        }
+        if DateTime::parse_from_rfc3339(&expires).map_or(true, |e| e <= now) {
+            return Ok((Confirmed::Expired, Some(id)));
+        }
+        Ok((Confirmed::Yes { email, token: own }, Some(id)))
+    }
+
+    /// The newest confirm token of a subscribed address, if any (for tests and administrators).
+    pub fn latest_confirm_token(&self, email: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT c.token FROM confirmations c JOIN subscribers s ON s.id = c.subscriber_id
+                 WHERE s.email = ?1 AND s.unsubscribed_at IS NULL
+                 ORDER BY c.created_at DESC, c.rowid DESC LIMIT 1",
+                [email],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// The current (not unsubscribed) subscriber with this address.
@@ -382,7 +506,7 @@ impl Store {
     pub fn due_alerts(&self, now: DateTime<Utc>, limit: usize) -> anyhow::Result<Vec<DueAlert>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.id, a.message_id, s.email, s.name, s.token, a.subject, a.body_text,
-                    a.body_html, a.attempts
+                    a.body_html, a.attempts, a.created_at, a.kind
              FROM alerts a JOIN subscribers s ON s.id = a.subscriber_id
              WHERE a.status = 'pending' AND a.next_attempt_at <= ?1
              ORDER BY a.id LIMIT ?2",
@@ -398,19 +522,86 @@ impl Store {
                 text: r.get(6)?,
                 html: r.get(7)?,
                 attempts: r.get(8)?,
+                created_at: r.get(9)?,
+                kind: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Written only after the server accepted the message.
+    /// Written only after the server accepted the message; the address's run of bounces ends.
     pub fn mark_sent(&mut self, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "UPDATE alerts SET status = 'sent', sent_at = ?2, attempts = attempts + 1,
                  last_error = NULL WHERE id = ?1",
             params![id, now.to_rfc3339()],
         )?;
+        tx.execute(
+            "UPDATE subscribers SET bounces = 0
+             WHERE id = (SELECT subscriber_id FROM alerts WHERE id = ?1) AND bounces > 0",
+            [id],
+        )?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// A permanent failure (5xx) of alert `id`: it fails, its address's run of bounces grows,
+    /// and at `suspend_after` the subscriber is suspended and their other pending alerts fail.
+    pub fn mark_bounce(
+        &mut self,
+        id: i64,
+        error: &str,
+        suspend_after: u32,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Bounced> {
+        let now = now.to_rfc3339();
+        let tx = self.conn.transaction()?;
+        let sub: i64 = tx.query_row(
+            "UPDATE alerts SET status = 'failed', attempts = attempts + 1, last_error = ?2
+             WHERE id = ?1 RETURNING subscriber_id",
+            params![id, error],
+            |r| r.get(0),
+        )?;
+        let (bounces, already): (i64, bool) = tx.query_row(
+            "UPDATE subscribers SET bounces = bounces + 1 WHERE id = ?1
+             RETURNING bounces, suspended_at IS NOT NULL",
+            [sub],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let suspended = !already && bounces >= i64::from(suspend_after);
+        if suspended {
+            tx.execute(
+                "UPDATE subscribers SET suspended_at = ?2 WHERE id = ?1",
+                params![sub, now],
+            )?;
+            tx.execute(
+                "UPDATE alerts SET status = 'failed', last_error = 'subscriber suspended: ' || ?2
+                 WHERE subscriber_id = ?1 AND status = 'pending'",
+                params![sub, error],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Bounced { bounces, suspended })
+    }
+
+    /// Pending alerts queued before `cutoff`: how many, and when the oldest was queued.
+    pub fn overdue_alerts(&self, cutoff: DateTime<Utc>) -> anyhow::Result<(i64, Option<String>)> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), min(created_at) FROM alerts
+             WHERE status = 'pending' AND created_at < ?1",
+            [cutoff.to_rfc3339()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// When the next pending alert falls due, if any is pending.
+    pub fn next_due_at(&self) -> anyhow::Result<Option<String>> {
+        Ok(self.conn.query_row(
+            "SELECT min(next_attempt_at) FROM alerts WHERE status = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     pub fn mark_retry(
@@ -460,7 +651,7 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT i.subscriber_id, i.id, i.content_json FROM digest_items i
              JOIN subscribers s ON s.id = i.subscriber_id
-             WHERE i.alert_id IS NULL AND s.unsubscribed_at IS NULL
+             WHERE i.alert_id IS NULL AND s.unsubscribed_at IS NULL AND s.suspended_at IS NULL
              ORDER BY i.subscriber_id, i.date_answered DESC, i.id DESC",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;

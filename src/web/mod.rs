@@ -26,7 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::WebSettings;
-use crate::links::LinkSigner;
+use crate::links::SharedSigner;
 use crate::pipeline::AlertSettings;
 use crate::store::{ReadPool, Store};
 
@@ -43,7 +43,9 @@ pub struct Web {
     pub reads: ReadPool,
     /// The web's own connection for its few writes.
     pub writes: Mutex<Store>,
-    pub links: LinkSigner,
+    /// The key that signs links, as last read from the database (every link verification reads
+    /// it again, so a rotation by any process counts at once); shared with `alerts`.
+    pub links: SharedSigner,
     /// Signed links, Message-IDs and the mailto address for the emails the web queues.
     pub alerts: AlertSettings,
     pub settings: WebSettings,

@@ -5,9 +5,15 @@ HTML parts beside it (N.txt, N.html), so that tests can assert on what a mail cl
 and the client's address and port (N.peer), so that they can count connections.
 
 Usage: python3 smtp_sink.py PORT DIR [--reject ADDR]... [--defer ADDR]... [--delay SECONDS]
-       [--starttls CERT KEY | --tls CERT KEY] [--auth USER PASSWORD]
+       [--starttls CERT KEY | --tls CERT KEY] [--auth USER PASSWORD] [--fault-file FILE]
 Prints "ready" once it accepts connections; runs until killed.
+
+Fault modes: while FILE exists, its one line, read afresh at every step, says how to fail:
+"mail CODE", "rcpt CODE" or "data CODE" answers that step with CODE (e.g. 451, 550) for every
+message; "rcpt CODE ADDR" only for ADDR; "drop" closes the connection after the whole message
+has arrived but before the reply (a drop mid-DATA); "silent" never replies to the data.
 """
+import asyncio
 import email
 import email.policy
 import os
@@ -24,8 +30,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
-    def __init__(self, folder, reject, defer, delay):
+    def __init__(self, folder, reject, defer, delay, fault_file=None):
         self.folder = folder
+        self.fault_file = fault_file
         self.reject = {a.lower() for a in reject}
         # Addresses refused once with a 4xx, as a greylisting server does, then accepted.
         self.defer = {a.lower() for a in defer}
@@ -33,7 +40,35 @@ class Sink:
         self.n = 0
         self.lock = threading.Lock()
 
+    def fault(self, step, address=None):
+        """The reply the fault file asks for at this step, if any."""
+        if not self.fault_file:
+            return None
+        try:
+            with open(self.fault_file) as f:
+                words = f.read().split()
+        except FileNotFoundError:
+            return None
+        if words in (["drop"], ["silent"]):
+            return words[0] if step == "data" else None
+        if len(words) >= 2 and words[0] == step:
+            if len(words) >= 3 and address is not None and words[2].lower() != address.lower():
+                return None
+            return "%s %s.0.0 Fault injected at %s" % (words[1], words[1][0], step.upper())
+        return None
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        reply = self.fault("mail")
+        if reply:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.fault("rcpt", address)
+        if reply:
+            return reply
         if address.lower() in self.reject:
             return "550 5.1.1 Mailbox unavailable"
         if address.lower() in self.defer:
@@ -43,6 +78,14 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        reply = self.fault("data")
+        if reply == "drop":
+            server.transport.close()
+            return "451 4.0.0 dropped"
+        if reply == "silent":
+            await asyncio.sleep(3600)
+        elif reply:
+            return reply
         if self.delay:
             time.sleep(self.delay)
         with self.lock:
@@ -74,7 +117,7 @@ def main():
     # assert on what pqwatch reports instead, so a passing run prints nothing.
     logging.getLogger("mail.log").setLevel(logging.CRITICAL + 1)
     port, folder = int(sys.argv[1]), sys.argv[2]
-    reject, defer, delay, args = [], [], 0.0, sys.argv[3:]
+    reject, defer, delay, fault_file, args = [], [], 0.0, None, sys.argv[3:]
     kwargs = {}
     while args:
         flag = args[0]
@@ -111,8 +154,10 @@ def main():
             defer.append(value)
         elif flag == "--delay":
             delay = float(value)
+        elif flag == "--fault-file":
+            fault_file = value
     os.makedirs(folder, exist_ok=True)
-    controller = Controller(Sink(folder, reject, defer, delay), hostname="127.0.0.1", port=port, **kwargs)
+    controller = Controller(Sink(folder, reject, defer, delay, fault_file), hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     print("ready", flush=True)
     threading.Event().wait()

@@ -122,12 +122,13 @@ pub fn web_state(settings: &Settings) -> Arc<Web> {
     let links = pqwatch::app::link_signer(&mut writes).unwrap();
     let mut mail = settings.mail.clone();
     mail.public_base_url = "https://pqwatch.test".into();
+    let alerts = pqwatch::pipeline::AlertSettings::from_mail(&mail, links);
     Arc::new(Web {
         reads: ReadPool::new(path).unwrap(),
         writes: Mutex::new(writes),
-        alerts: pqwatch::pipeline::AlertSettings::from_mail(&mail, links.clone()),
+        links: alerts.links.clone(),
+        alerts,
         signups_by_ip: Default::default(),
-        links,
         settings: settings.web.clone(),
         keywords: settings.watch.keywords.clone(),
         stale_after_minutes: settings.schedule.stale_after_minutes,

@@ -61,7 +61,7 @@ impl Relay {
     /// ("host:port answered 250 …"), or with why not.
     pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<String, SendError> {
         let mut conn = self.checkout().await?;
-        match tokio::time::timeout(self.deadline, conn.send(envelope, bytes)).await {
+        match tokio::time::timeout(self.deadline, transaction(&mut conn, envelope, bytes)).await {
             Ok(Ok(reply)) => {
                 self.checkin(conn);
                 Ok(format!(
@@ -72,9 +72,10 @@ impl Relay {
                     reply.message().collect::<Vec<_>>().join(" ")
                 ))
             }
-            // lettre has already closed a connection that returned an error.
-            Ok(Err(e)) if e.is_permanent() => Err(SendError::Permanent(error_chain(&e))),
-            Ok(Err(e)) => Err(SendError::Transient(error_chain(&e))),
+            Ok(Err(e)) => {
+                conn.abort().await;
+                Err(e)
+            }
             // Dropped without QUIT: the relay may or may not have the message, so it is sent
             // again later under the same Message-ID.
             Err(_) => Err(SendError::Transient(format!(
@@ -179,4 +180,62 @@ impl Relay {
             ))),
         }
     }
+}
+
+/// One message: MAIL, RCPT, DATA and the content, each reply classified by its step. A 5xx to
+/// MAIL FROM refuses our sender, whoever the message is for: the relay's fault
+/// ([`SendError::Relay`]), never a bounce counted against a subscriber. A 5xx to RCPT or to
+/// the content is this address's ([`SendError::Permanent`]); any 4xx is temporary.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+) -> Result<lettre::transport::smtp::response::Response, SendError> {
+    use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+    use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+    let mut options = vec![];
+    let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
+    if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(SendError::Permanent(
+                "the address is not ASCII and the relay does not offer SMTPUTF8".into(),
+            ));
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(SendError::Permanent(
+                "the message is not ASCII and the relay does not offer 8BITMIME".into(),
+            ));
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let recipient = |step: &str, e: lettre::transport::smtp::Error| {
+        let why = format!("{step}: {}", error_chain(&e));
+        if e.is_permanent() {
+            SendError::Permanent(why)
+        } else {
+            SendError::Transient(why)
+        }
+    };
+    conn.command(Mail::new(envelope.from().cloned(), options))
+        .await
+        .map_err(|e| {
+            let why = format!("MAIL FROM: {}", error_chain(&e));
+            if e.is_permanent() {
+                SendError::Relay(format!("the relay refuses our sender: {why}"))
+            } else {
+                SendError::Transient(why)
+            }
+        })?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), vec![]))
+            .await
+            .map_err(|e| recipient("RCPT TO", e))?;
+    }
+    conn.command(Data).await.map_err(|e| recipient("DATA", e))?;
+    conn.message(bytes)
+        .await
+        .map_err(|e| recipient("end of data", e))
 }

@@ -36,7 +36,7 @@ pub fn issue(web: &AppState, headers: &HeaderMap) -> anyhow::Result<(String, Opt
         Some(v) => (v, false),
         None => (random_hex()?, true),
     };
-    let field = web.links.sign(Action::Form, &value);
+    let field = web.links.get().sign(Action::Form, &value);
     let secure = if web.alerts.public_base_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -79,7 +79,7 @@ pub fn genuine(web: &AppState, headers: &HeaderMap, field: &str) -> bool {
         }
     }
     match cookie(headers) {
-        Some(c) => web.links.verify(Action::Form, field) == Some(c.as_str()),
+        Some(c) => web.links.get().verify(Action::Form, field) == Some(c.as_str()),
         None => false,
     }
 }

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse as _, Response};
 use chrono::Utc;
 
 use super::{message, page, ButtonForm, MessagePage};
-use crate::links::Action;
+use crate::links::{Action, LinkSigner};
+use crate::store::Confirmed;
 use crate::web::{AppState, PageError};
 
 /// The `t` parameter: a signed token in the form `links` makes (hex and dots), if well formed.
@@ -57,19 +58,37 @@ impl axum::response::IntoResponse for Refused {
     }
 }
 
-/// The signed parameter and its token, for a well-formed link verified for `action`.
-pub fn verified(
+/// The signed parameter and its token, for a well-formed link verified for `action` with the
+/// key as the database holds it now: a key rotated (`pqwatch keys rotate`) or deleted by any
+/// process counts from the next request.
+pub async fn verified(
     web: &AppState,
     action: Action,
     query: Option<&str>,
 ) -> Result<(String, String), Refused> {
     let signed = signed_param(query).ok_or(Refused::Incomplete)?;
-    let token = web
-        .links
+    let key = web
+        .read(|s| s.existing_secret("links"))
+        .await
+        .ok()
+        .flatten()
+        .ok_or(Refused::NotRecognised)?;
+    let signer = LinkSigner::new(&key);
+    web.links.set(signer.clone());
+    let token = signer
         .verify(action, &signed)
         .map(str::to_owned)
         .ok_or(Refused::NotRecognised)?;
     Ok((signed, token))
+}
+
+/// The page for a real confirm link past its `[mail] confirm_link_days`.
+fn expired() -> Response {
+    message(
+        StatusCode::GONE,
+        "This link has expired",
+        "Confirm links work for a few days only, and nothing was changed. Sign up again to get a new one.",
+    )
 }
 
 fn button_page(action: Action, signed: &str, title: &str, text: &str, button: &str) -> Response {
@@ -102,18 +121,24 @@ fn already_confirmed() -> Response {
     )
 }
 
+/// The confirm link's token is the sign-up's own (fresh, expiring, used once), not the
+/// subscriber's.
 pub async fn confirm_page(
     State(web): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
-    let (signed, token) = match verified(&web, Action::Confirm, q.as_deref()) {
+    let (signed, token) = match verified(&web, Action::Confirm, q.as_deref()).await {
         Ok(x) => x,
         Err(r) => return Ok(r.into_response()),
     };
-    Ok(match standing(&web, &token).await? {
-        None => not_recognised(),
-        Some(true) => already_confirmed(),
-        Some(false) => button_page(
+    let state = web
+        .read(move |s| Ok(s.confirm_link_state(&token, Utc::now())?.0))
+        .await?;
+    Ok(match state {
+        Confirmed::Unknown => not_recognised(),
+        Confirmed::Already => already_confirmed(),
+        Confirmed::Expired => expired(),
+        Confirmed::Yes { .. } => button_page(
             Action::Confirm,
             &signed,
             "Confirm your pqwatch alerts",
@@ -128,34 +153,32 @@ pub async fn confirm(
     RawQuery(q): RawQuery,
     _body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
-    let (_, token) = match verified(&web, Action::Confirm, q.as_deref()) {
+    let (_, token) = match verified(&web, Action::Confirm, q.as_deref()).await {
         Ok(x) => x,
         Err(r) => return Ok(r.into_response()),
     };
-    let manage = format!("/manage?t={}", web.links.sign(Action::Manage, &token));
     let done = web
-        .write(move |s| {
-            if s.token_confirmed(&token)? == Some(true) {
-                return Ok(Err(()));
-            }
-            Ok(Ok(s.confirm_token(&token, Utc::now())?))
-        })
+        .write(move |s| s.confirm_token(&token, Utc::now()))
         .await?;
     Ok(match done {
-        Err(()) => already_confirmed(),
-        Ok(Some(email)) => page(
-            StatusCode::OK,
-            &MessagePage {
-                title: "Confirmed".into(),
-                text: format!("{email} will now get pqwatch alerts. Every email has a link to change what you follow or leave."),
-                form: None,
-                links: vec![
-                    (manage, "Change what you follow or how often".into()),
-                    ("/".into(), "See the latest figures".into()),
-                ],
-            },
-        ),
-        Ok(None) => not_recognised(),
+        Confirmed::Yes { email, token } => {
+            let manage = format!("/manage?t={}", web.links.get().sign(Action::Manage, &token));
+            page(
+                StatusCode::OK,
+                &MessagePage {
+                    title: "Confirmed".into(),
+                    text: format!("{email} will now get pqwatch alerts. Every email has a link to change what you follow or leave."),
+                    form: None,
+                    links: vec![
+                        (manage, "Change what you follow or how often".into()),
+                        ("/".into(), "See the latest figures".into()),
+                    ],
+                },
+            )
+        }
+        Confirmed::Already => already_confirmed(),
+        Confirmed::Expired => expired(),
+        Confirmed::Unknown => not_recognised(),
     })
 }
 
@@ -163,7 +186,7 @@ pub async fn unsubscribe_page(
     State(web): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
-    let (signed, token) = match verified(&web, Action::Unsubscribe, q.as_deref()) {
+    let (signed, token) = match verified(&web, Action::Unsubscribe, q.as_deref()).await {
         Ok(x) => x,
         Err(r) => return Ok(r.into_response()),
     };
@@ -186,7 +209,7 @@ pub async fn unsubscribe(
     RawQuery(q): RawQuery,
     _body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
-    let (_, token) = match verified(&web, Action::Unsubscribe, q.as_deref()) {
+    let (_, token) = match verified(&web, Action::Unsubscribe, q.as_deref()).await {
         Ok(x) => x,
         Err(r) => return Ok(r.into_response()),
     };

@@ -188,7 +188,6 @@ pub async fn subscribe(
     }
     let limit = s.signups_per_address_per_day;
     let alerts = web.alerts.clone();
-    let token = crate::web::random_hex().map_err(|e| PageError::Internal(e.to_string()))?;
     let who = email.clone();
     let queued = web
         .write(move |store| {
@@ -210,23 +209,8 @@ pub async fn subscribe(
                 include_no_figures: false,
                 confirmed: false,
             };
-            let nanos = now.timestamp_nanos_opt().unwrap_or_default();
-            let (_, queued) = store.add_subscriber(
-                &new,
-                &token,
-                |id, stored_token| {
-                    let url = alerts.confirm_url(stored_token);
-                    let r = crate::notify::render::confirmation(
-                        "there",
-                        &keywords,
-                        url.as_deref(),
-                        &alerts.mailto,
-                    );
-                    (format!("pqwatch.c{id}.{nanos}@{}", alerts.id_host), r)
-                },
-                now,
-            )?;
-            Ok(queued)
+            // A fresh confirm token that expires, under a Message-ID of its own.
+            Ok(crate::pipeline::sign_up(store, &alerts, &new, now)?.confirmation_queued)
         })
         .await?;
     if queued {
@@ -275,7 +259,7 @@ fn manage_view(
     let view = ManagePage {
         email,
         signed: signed.to_owned(),
-        unsubscribe: web.links.sign(Action::Unsubscribe, token),
+        unsubscribe: web.links.get().sign(Action::Unsubscribe, token),
         csrf,
         keywords,
         frequency,
@@ -290,7 +274,7 @@ pub async fn manage_page(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
-    let (signed, token) = match verified(&web, Action::Manage, q.as_deref()) {
+    let (signed, token) = match verified(&web, Action::Manage, q.as_deref()).await {
         Ok(x) => x,
         Err(r) => return Ok(r.into_response()),
     };
@@ -318,7 +302,7 @@ pub async fn manage(
     RawQuery(q): RawQuery,
     form: Result<Form<ManageForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (signed, token) = match verified(&web, Action::Manage, q.as_deref()) {
+    let (signed, token) = match verified(&web, Action::Manage, q.as_deref()).await {
         Ok(x) => x,
         Err(r) => return Ok(r.into_response()),
     };
