@@ -226,7 +226,10 @@ pub enum SubscribersCommand {
     },
     /// Lift a suspension (after [mail] suspend_after_bounces permanent failures): the address
     /// gets alerts again.
-    Reactivate { email: String },
+    Reactivate {
+        /// The suspended subscriber's address.
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
