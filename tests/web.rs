@@ -860,6 +860,7 @@ mod digests {
                 s.add_subscriber(
                     &subscriber(email, f),
                     &format!("{i:032x}"),
+                    (&format!("c{i:031x}"), Utc::now()),
                     |_, _| unreachable!("a confirmed subscriber gets no confirmation"),
                     Utc::now(),
                 )
