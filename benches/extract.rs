@@ -1,4 +1,5 @@
-//! Extraction benchmark: accuracy on the labelled corpus, then throughput (answers/s, MB/s) and
+//! Extraction benchmark: recall and precision of figures on the labelled corpus and on the
+//! real-world set (tests/fixtures/realworld), then throughput (answers/s, MB/s) and
 //! peak RSS over 10,000 answers (the corpus replicated), side by side in one run with
 //! `pandas.read_html` (lxml) on the same HTML.
 //!
@@ -9,9 +10,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use pqwatch::extract::value::split_markers;
-use pqwatch::extract::{extract, Kind};
+use pqwatch::extract::extract;
 use serde_json::Value;
+
+#[path = "../tests/support/score.rs"]
+mod score;
 
 fn corpus() -> Vec<Value> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
@@ -52,44 +55,12 @@ fn child(n: usize) {
     );
 }
 
-fn accuracy() -> (usize, usize, usize) {
-    let (mut expected, mut found, mut extra) = (0, 0, 0);
-    for c in corpus() {
-        let x = extract(c["answer_html"].as_str().unwrap());
-        let labels = |v: &Value| -> Vec<String> {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|s| split_markers(s.as_str().unwrap()).0)
-                .collect()
-        };
-        let exp = c["expected"].as_array().unwrap();
-        for e in exp {
-            expected += 1;
-            let t = e["table"].as_u64().unwrap() as usize;
-            let ok = x.tables.get(t).is_some_and(|t| {
-                t.observations.iter().any(|o| {
-                    o.row == labels(&e["row"])
-                        && o.column == labels(&e["column"])
-                        && o.raw == e["raw"]
-                        && o.value == e["value"].as_f64()
-                })
-            });
-            found += ok as usize;
-        }
-        let got: usize = x
-            .tables
-            .iter()
-            .map(|t| {
-                t.observations
-                    .iter()
-                    .filter(|o| o.kind != Kind::Text)
-                    .count()
-            })
-            .sum();
-        extra += got.saturating_sub(exp.len());
-    }
-    (found, expected, extra)
+/// Recall and precision of figures on one labelled folder, as the extract tests count them.
+fn accuracy(folder: &str) -> score::Score {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(folder);
+    score::score_dir(&dir, &mut Vec::new())
 }
 
 struct Run {
@@ -141,11 +112,18 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    let (found, expected, extra) = accuracy();
-    println!(
-        "accuracy on the labelled corpus: {found}/{expected} expected cells found and correct ({:.1}%), {extra} extra figures",
-        100.0 * found as f64 / expected as f64
-    );
+    for folder in ["corpus", "realworld"] {
+        let a = accuracy(folder);
+        println!(
+            "figures on tests/fixtures/{folder}: recall {}/{} = {:.4}, precision {}/{} = {:.4}",
+            a.found,
+            a.labelled,
+            a.recall(),
+            a.found,
+            a.extracted,
+            a.precision()
+        );
+    }
     let me = std::env::current_exe().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pandas_read_html.py");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());

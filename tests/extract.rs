@@ -6,7 +6,7 @@ use pqwatch::extract::{extract, extract_text, Extraction, Kind, Observation, Uni
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::support::fixture_path;
+use crate::support::{fixture_path, score};
 
 fn corpus() -> Vec<(String, Value)> {
     let mut files: Vec<_> = std::fs::read_dir(fixture_path("corpus"))
@@ -78,6 +78,33 @@ fn every_labelled_cell_of_the_corpus_is_extracted_with_its_labels_and_value() {
         misses.join("\n")
     );
     assert!(expected_total >= 100);
+}
+
+/// Recall and precision of figures with their labels on real answers that are not in the
+/// corpus (tests/fixtures/realworld, gathered and labelled apart from the extractor's work).
+#[test]
+fn figures_of_real_answers_outside_the_corpus_are_found_with_recall_and_precision_of_98_percent() {
+    let mut misses = Vec::new();
+    let s = score::score_dir(&fixture_path("realworld"), &mut misses);
+    assert!(s.labelled >= 1000, "{s:?}");
+    let report = format!(
+        "recall {}/{} = {:.4}, precision {}/{} = {:.4}\n{}",
+        s.found,
+        s.labelled,
+        s.recall(),
+        s.found,
+        s.extracted,
+        s.precision(),
+        misses.join("\n")
+    );
+    assert!(s.recall() >= 0.98 && s.precision() >= 0.98, "{report}");
+    let mut corpus_misses = Vec::new();
+    let c = score::score_dir(&fixture_path("corpus"), &mut corpus_misses);
+    assert_eq!(
+        (c.found, c.extracted),
+        (c.labelled, c.labelled),
+        "{corpus_misses:?}"
+    );
 }
 
 #[test]
@@ -393,6 +420,118 @@ fn sup_markers_in_label_number_lines_are_kept_apart() {
     assert_eq!(
         (o.raw.as_str(), o.value, o.markers.clone()),
         ("12", Some(12.0), vec!["3".to_owned()])
+    );
+}
+
+/// Title rows, spacer rows and note rows inside the table are a caption and notes, not labels;
+/// the header is the first full row under them, in plain `<td>`s.
+#[test]
+fn title_spacer_and_note_rows_inside_a_table_are_caption_and_notes() {
+    let x = extract(
+        "<p>The table below shows the figures.</p><table>\
+        <tr><td colspan=\"2\"><strong>Failures to return<sup>1</sup></strong></td></tr>\
+        <tr><td colspan=\"2\">England and Wales</td></tr>\
+        <tr><td>&nbsp;</td><td> </td></tr>\
+        <tr><td>Year</td><td>Number of failures<sup>2</sup></td></tr>\
+        <tr><td>2018-19</td><td>2</td></tr><tr><td>2019-20</td><td>5</td></tr>\
+        <tr><td></td><td></td></tr>\
+        <tr><td colspan=\"2\">(1) Includes the youth estate.</td></tr>\
+        <tr><td colspan=\"2\">(2) Failed to return by midnight.</td></tr></table>\
+        <p>Source: HMPPS.</p>",
+    );
+    let t = &x.tables[0];
+    assert_eq!(
+        t.caption.as_deref(),
+        Some("Failures to return England and Wales")
+    );
+    assert_eq!(t.caption_markers, vec!["1"]);
+    assert_eq!(
+        t.notes,
+        vec![
+            "(1) Includes the youth estate.",
+            "(2) Failed to return by midnight.",
+            "Source: HMPPS."
+        ]
+    );
+    let o = obs(&x, &["2019-20"], &["Number of failures"]);
+    assert_eq!((o.value, o.notes.clone()), (Some(5.0), vec![1]));
+    assert_eq!(t.observations.len(), 2);
+}
+
+/// A table of blocks, each under a spanning row and a repeat of the header row: the spanning
+/// rows are sections and the repeats are not data. "of which" joins rows and labels nothing.
+#[test]
+fn blocks_with_repeated_headers_and_connector_rows_keep_their_labels() {
+    let x = extract(
+        "<table><tr><td colspan=\"3\"><strong>Cardiff</strong></td></tr>\
+        <tr><td></td><td>2016-17</td><td>2017-18</td></tr>\
+        <tr><td>Incidents</td><td>202</td><td>273</td></tr>\
+        <tr><td>of which</td><td></td><td></td></tr>\
+        <tr><td>Serious</td><td>20</td><td>27</td></tr>\
+        <tr><td colspan=\"3\"><strong>Parc</strong></td></tr>\
+        <tr><td></td><td>2016-17</td><td>2017-18</td></tr>\
+        <tr><td>Incidents</td><td>1477</td><td>1604</td></tr></table>",
+    );
+    assert_eq!(
+        obs(&x, &["Cardiff", "Incidents"], &["2017-18"]).value,
+        Some(273.0)
+    );
+    assert_eq!(
+        obs(&x, &["Cardiff", "Serious"], &["2016-17"]).value,
+        Some(20.0)
+    );
+    assert_eq!(
+        obs(&x, &["Parc", "Incidents"], &["2016-17"]).value,
+        Some(1477.0)
+    );
+    assert_eq!(x.tables[0].observations.len(), 6);
+    assert_eq!(x.tables[0].caption, None);
+}
+
+/// A header of two rows joined by a corner cell spanning both (in bold `<td>`s, no `<th>`), and
+/// a value spanning several columns read once.
+#[test]
+fn a_corner_spanning_two_header_rows_makes_both_rows_headers() {
+    let x = extract(
+        "<table><tr><td rowspan=\"2\"><strong>FTE</strong></td>\
+        <td colspan=\"2\"><strong>Officers in post</strong></td></tr>\
+        <tr><td><strong>Jul-Dec 2017</strong></td><td><strong>Jul-Dec 2018</strong></td></tr>\
+        <tr><td>Hull</td><td>260</td><td>304</td></tr>\
+        <tr><td>Total</td><td colspan=\"2\">564</td></tr></table>",
+    );
+    let o = obs(&x, &["Hull"], &["Officers in post", "Jul-Dec 2018"]);
+    assert_eq!(o.value, Some(304.0));
+    let totals: Vec<_> = x.tables[0]
+        .observations
+        .iter()
+        .filter(|o| o.row == ["Total"])
+        .collect();
+    assert_eq!(totals.len(), 1, "{totals:?}");
+    assert_eq!(totals[0].column, ["Officers in post", "Jul-Dec 2017"]);
+}
+
+/// Band labels that begin like a suppression ("Less than 1 year") are labels; written marker
+/// lists and a leading asterisk on a value are markers.
+#[test]
+fn band_labels_marker_lists_and_leading_asterisks_are_read_for_what_they_are() {
+    let x = extract(
+        "<table><tr><th>Time over tariff</th><th>2018</th><th>2019 (3)</th></tr>\
+        <tr><td>Less than 1 year</td><td>18</td><td>&lt;5</td></tr>\
+        <tr><td>Eligible for HDC (1,2)</td><td>45,203</td><td>43,669</td></tr>\
+        <tr><td>Total cost</td><td>£610,000</td><td>*£2,146,841</td></tr></table>",
+    );
+    assert_eq!(obs(&x, &["Less than 1 year"], &["2018"]).value, Some(18.0));
+    assert_eq!(
+        obs(&x, &["Less than 1 year"], &["2019"]).kind,
+        Kind::Suppressed
+    );
+    let o = obs(&x, &["Eligible for HDC"], &["2019"]);
+    assert_eq!(o.row_markers, vec![vec!["1", "2"]]);
+    assert_eq!(o.column_markers, vec![vec!["3"]]);
+    let o = obs(&x, &["Total cost"], &["2019"]);
+    assert_eq!(
+        (o.value, o.unit, o.markers.clone()),
+        (Some(2146841.0), Some(Unit::Gbp), vec!["*".to_owned()])
     );
 }
 

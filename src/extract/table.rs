@@ -14,6 +14,8 @@ const MAX_CELLS: usize = 200_000;
 
 #[derive(Clone, Debug)]
 struct GridCell {
+    /// The source cell (0: padding): slots of one spanning cell share it.
+    id: usize,
     /// The cell's text, `<sup>` markers left out.
     text: String,
     /// The `<sup>` markers of the cell.
@@ -34,6 +36,7 @@ struct GridCell {
 impl GridCell {
     fn missing() -> GridCell {
         GridCell {
+            id: 0,
             text: String::new(),
             markers: Vec::new(),
             th: false,
@@ -99,6 +102,7 @@ fn grid(table: ElementRef<'_>, problems: &mut Vec<String>, text_budget: usize) -
             let kind = parsed.kind;
             let text_len = text.len();
             cells.push(GridCell {
+                id: cells.len(),
                 parsed: Some(parsed),
                 // Boldness only decides whether a first row is a header.
                 bold: r == 0 && flat.bold,
@@ -268,6 +272,67 @@ fn is_header_row(row: &Row<'_>, index: usize, later_numbers: bool) -> bool {
     false
 }
 
+fn is_empty(row: &Row<'_>) -> bool {
+    row.iter().all(|c| c.text.is_empty())
+}
+
+/// A cell that holds a figure: a number, a suppressed or nil cell, not a period.
+fn is_figure(c: &GridCell) -> bool {
+    c.kind != Kind::Text && !c.period
+}
+
+fn has_figure(row: &Row<'_>) -> bool {
+    row.iter().any(|c| is_figure(c))
+}
+
+/// The one cell of a row that is one cell across the table (padding aside): a title or a note.
+fn title_cell<'g>(row: &Row<'g>) -> Option<&'g GridCell> {
+    let first = *row.iter().find(|c| !c.text.is_empty())?;
+    let across = row.iter().all(|c| c.id == first.id || c.missing);
+    (across && row.len() > 1 && first.kind == Kind::Text && !first.period).then_some(first)
+}
+
+/// A row that only joins the rows around it ("of which", "of whom"): neither label nor data.
+fn is_connector(text: &str) -> bool {
+    let t = text.trim().trim_end_matches([':', ',']).to_lowercase();
+    matches!(
+        t.as_str(),
+        "of which"
+            | "of whom"
+            | "of these"
+            | "of those"
+            | "of that total"
+            | "including"
+            | "which includes"
+    )
+}
+
+/// Where the table's figures end: rows below the last row holding a figure that are one cell
+/// across (or empty) are its notes.
+struct Shape {
+    end: usize,
+}
+
+impl Shape {
+    fn of(all: &[Vec<&GridCell>]) -> Shape {
+        let last = all.iter().rposition(|r| has_figure(r));
+        let end = match last {
+            Some(l) => {
+                let tail_is_notes = all[l + 1..]
+                    .iter()
+                    .all(|r| is_empty(r) || title_cell(r).is_some());
+                if tail_is_notes {
+                    l + 1
+                } else {
+                    all.len()
+                }
+            }
+            None => all.len(),
+        };
+        Shape { end }
+    }
+}
+
 /// A cell's text with its markers encoded again (a caption taken from a title row).
 fn marked(cell: &GridCell) -> String {
     let mut s = cell.text.clone();
@@ -299,7 +364,7 @@ pub(crate) fn extract_table(
             caption = Some(t);
         }
     }
-    let parts = |caption, header_rows, rows, observations, problems| {
+    let parts = |caption, header_rows, rows, observations, notes, problems| {
         Table::new(TableParts {
             index,
             caption,
@@ -314,37 +379,83 @@ pub(crate) fn extract_table(
         problems.push(
             "holds a nested table: read as layout, its inner tables are read on their own".into(),
         );
-        return parts(caption, vec![], vec![], vec![], problems);
+        return parts(caption, vec![], vec![], vec![], notes, problems);
     }
     if budget.spent {
-        return parts(caption, vec![], vec![], vec![], problems);
+        return parts(caption, vec![], vec![], vec![], notes, problems);
     }
     let g = grid(table, &mut problems, budget.bytes);
-    let mut grid: Vec<Vec<&GridCell>> = (0..g.slots.len()).map(|r| g.row(r)).collect();
-    // A first row that is one cell across the whole table is a title.
-    if let Some(first) = grid.first() {
-        let cells = nonempty(first);
-        if cells.len() == 1 && first.len() > 1 && cells[0].colspan == first.len() {
-            if caption.is_none() {
-                caption = Some(marked(cells[0]));
-            }
-            grid.remove(0);
+    let all: Vec<Vec<&GridCell>> = (0..g.slots.len()).map(|r| g.row(r)).collect();
+    let width = all.first().map_or(0, Vec::len);
+    let shape = Shape::of(&all);
+    // Rows above the headers that are one cell across the table are its title: the table's own
+    // caption (as a `<caption>` would be). Where the table repeats its header row under a
+    // spanning row, each spanning row (the first included) heads a block: a section.
+    let mut start = 0;
+    let mut title: Vec<&GridCell> = Vec::new();
+    while start < shape.end {
+        if let Some(t) = title_cell(&all[start]) {
+            title.push(t);
+        } else if !is_empty(&all[start]) {
+            break;
         }
+        start += 1;
     }
+    let grid = &all[start..shape.end];
     let later_numbers = grid
         .iter()
         .skip(1)
         .any(|r| r.iter().skip(1).any(|c| c.is_number()));
     let mut header_count = 0;
-    while header_count < grid.len()
-        && is_header_row(&grid[header_count], header_count, later_numbers)
-    {
+    let mut first_full = None;
+    while header_count < grid.len() {
+        let row = &grid[header_count];
+        let nth = match first_full {
+            Some(f) => header_count - f,
+            None => 0,
+        };
+        let continues = header_count > 0
+            && !has_figure(row)
+            && row
+                .iter()
+                .zip(&grid[header_count - 1])
+                .any(|(a, b)| a.id != 0 && a.id == b.id);
+        if !(is_empty(row) || continues || is_header_row(row, nth, later_numbers)) {
+            break;
+        }
+        if first_full.is_none() && !is_empty(row) {
+            first_full = Some(header_count);
+        }
         header_count += 1;
     }
     let header_rows = &grid[..header_count];
     let body = &grid[header_count..];
-    let width = grid.first().map_or(0, Vec::len);
-    let data_rows: Vec<&Vec<&GridCell>> = body.iter().filter(|r| is_section(r).is_none()).collect();
+    // A body row that repeats the header row heads another block; it is not data.
+    let last_header = header_rows.iter().rev().find(|h| !is_empty(h));
+    let repeats = |row: &Row<'_>| {
+        last_header.is_some_and(|h| {
+            h.iter().zip(row.iter()).all(|(a, b)| a.text == b.text) && !has_figure(row)
+        })
+    };
+    let blocks = body.iter().any(|r| repeats(r));
+    let mut initial_section = Labels::default();
+    if blocks {
+        if let Some(t) = title.pop() {
+            initial_section.push(t);
+        }
+    }
+    if !title.is_empty() {
+        let mut text = String::new();
+        for t in &title {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(&marked(t));
+        }
+        caption = Some(text);
+    }
+    let is_data = |r: &&Vec<&GridCell>| is_section(r).is_none() && !repeats(r) && !is_empty(r);
+    let data_rows: Vec<&Vec<&GridCell>> = body.iter().filter(is_data).collect();
 
     // Label columns: leading columns of th, words or periods.
     let mut label_cols = 0;
@@ -398,11 +509,18 @@ pub(crate) fn extract_table(
         })
         .collect();
     let mut observations = Vec::new();
-    let mut section = Labels::default();
+    let mut section = initial_section;
     let mut last_was_section = false;
+    let mut above: Option<&Vec<&GridCell>> = None;
     'body: for (bi, row) in body.iter().enumerate() {
-        let r = header_count + bi;
+        let r = start + header_count + bi;
+        if repeats(row) || is_empty(row) {
+            continue;
+        }
         if let Some(s) = is_section(row) {
+            if is_connector(&s.text) {
+                continue;
+            }
             if !last_was_section {
                 section = Labels::default();
             }
@@ -411,6 +529,12 @@ pub(crate) fn extract_table(
             continue;
         }
         last_was_section = false;
+        // A value spanning several columns or rows is one figure, read where it starts.
+        let prev = above.replace(row);
+        let spanned = |c: usize| {
+            (c > label_cols && row[c - 1].id == row[c].id)
+                || prev.is_some_and(|a| a[c].id == row[c].id)
+        };
         let row_labels = |range: std::ops::Range<usize>| {
             let mut path = Labels {
                 path: section.path.clone(),
@@ -450,7 +574,7 @@ pub(crate) fn extract_table(
         } else {
             let labels = row_labels(0..label_cols);
             for (c, cell) in row.iter().enumerate().skip(label_cols) {
-                if cell.text.is_empty() || cell.missing {
+                if cell.text.is_empty() || cell.missing || spanned(c) {
                     continue;
                 }
                 if !add(cell, &labels, c) {
@@ -469,7 +593,22 @@ pub(crate) fn extract_table(
     };
     let header_rows = texts(header_rows);
     let rows_text = texts(body);
-    parts(caption, header_rows, rows_text, observations, problems)
+    // Note rows below the figures ("(1) Figures include…") are notes, before those that follow
+    // the table.
+    let mut in_table_notes: Vec<String> = all[shape.end..]
+        .iter()
+        .filter_map(|r| title_cell(r).or_else(|| nonempty(r).first().copied()))
+        .map(marked)
+        .collect();
+    in_table_notes.extend(notes);
+    parts(
+        caption,
+        header_rows,
+        rows_text,
+        observations,
+        in_table_notes,
+        problems,
+    )
 }
 
 /// A row's or a column's labels and their markers, with the period, unit and scale they name

@@ -96,6 +96,14 @@ pub fn split_markers(label: &str) -> (String, Vec<String>) {
             inner.chars().all(|c| c.is_ascii_digit())
                 || (inner.len() == 1 && inner.chars().all(|c| c.is_ascii_lowercase()))
         };
+        // a list in brackets: (1,2), [1, 3]
+        if let Some((list, rest)) = trailing_list(t) {
+            for (k, m) in list.into_iter().enumerate() {
+                markers.insert(k, m);
+            }
+            s = rest.trim_end().to_owned();
+            continue;
+        }
         if let Some((marker, rest)) = trailing_bracket(t, bracket).or_else(|| trailing_symbol(t)) {
             markers.insert(0, marker);
             s = rest.trim_end().to_owned();
@@ -153,12 +161,19 @@ pub fn parse_cell(raw: &str) -> Cell {
     if matches!(
         lower.as_str(),
         "*" | "**" | "c" | "[c]" | "[x]" | "x" | "~" | "[u]" | "suppressed" | "[low]" | "low"
-    ) || lower.starts_with('<')
-        || lower.starts_with("fewer than")
-        || lower.starts_with("less than")
-        || lower.starts_with("under ")
+    ) || is_below_threshold(&lower)
     {
         return plain(Kind::Suppressed);
+    }
+    // A marker before the number: `*£2,146,841`, `†12`.
+    if let Some(sym) = text.chars().next().filter(|c| matches!(c, '*' | '†' | '‡')) {
+        let rest = text[sym.len_utf8()..].trim_start();
+        if rest.starts_with(|c: char| c.is_ascii_digit() || c == '£') {
+            if let Some(mut c) = parse_number(rest) {
+                c.markers.insert(0, sym.to_string());
+                return c;
+            }
+        }
     }
     if matches!(
         lower.as_str(),
@@ -178,6 +193,23 @@ pub fn parse_cell(raw: &str) -> Cell {
         Some(c) => c,
         None => plain(Kind::Text),
     }
+}
+
+/// A count withheld below a threshold: `<5`, `< 10`, `fewer than 5`, `less than ten`, `under 5`;
+/// not a band label such as "Less than 1 year".
+fn is_below_threshold(lower: &str) -> bool {
+    let rest = ["<", "fewer than", "less than", "under "]
+        .iter()
+        .find_map(|p| lower.strip_prefix(p));
+    let Some(rest) = rest.map(str::trim) else {
+        return false;
+    };
+    const WORDS: &[&str] = &[
+        "three", "five", "ten", "six", "four", "two", "twenty", "fifty",
+    ];
+    WORDS.contains(&rest)
+        || (rest.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+            && parse_number(rest).is_some())
 }
 
 /// `9,185`, `-3.5`, `−3.5`, `12%`, `£1.2m`, `£3bn`, `9,185(1)`, `40.8¹`.
@@ -283,6 +315,26 @@ fn split_value_markers(text: &str) -> (std::borrow::Cow<'_, str>, Vec<String>) {
         s = rest.trim_end().to_owned();
     }
     (std::borrow::Cow::Owned(s.trim().to_owned()), markers)
+}
+
+/// A list of numbered markers in brackets ending `t` (`(1,2)`, `[1, 3]`), and the text before.
+fn trailing_list(t: &str) -> Option<(Vec<String>, &str)> {
+    let (open, body) = match t.strip_suffix(')') {
+        Some(x) => ('(', x),
+        None => ('[', t.strip_suffix(']')?),
+    };
+    let i = body.rfind(open).filter(|&i| i > 0)?;
+    let inner = &body[i + 1..];
+    if !inner.contains(',')
+        || inner.len() > 16
+        || !inner
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == ' ')
+    {
+        return None;
+    }
+    let list = super::marker::markers_of(inner)?;
+    Some((list, &t[..i]))
 }
 
 /// A marker in brackets ending `t` (`(1)`, `[note 2]`), if `accept` takes what is inside
@@ -402,6 +454,11 @@ mod tests {
         );
         let c = parse_cell("40.8\u{b9}");
         assert_eq!((c.value, c.markers), (Some(40.8), vec!["1".to_owned()]));
+        let c = parse_cell("*£2,146,841");
+        assert_eq!(
+            (c.value, c.unit, c.markers),
+            (Some(2146841.0), Some(Unit::Gbp), vec!["*".to_owned()])
+        );
         let c = parse_cell("17*");
         assert_eq!((c.value, c.markers), (Some(17.0), vec!["*".to_owned()]));
     }
@@ -426,6 +483,17 @@ mod tests {
             assert_eq!(parse_cell(s).kind, Kind::NotAvailable, "{s}");
         }
         assert_eq!(parse_cell("Closed in 2019").kind, Kind::Text);
+        for s in [
+            "Less than 1 year",
+            "Less than six months",
+            "Under 18s",
+            "< 5 years",
+        ] {
+            assert_eq!(parse_cell(s).kind, Kind::Text, "{s}");
+        }
+        for s in ["less than 5", "Fewer than ten", "< 10", "under 5"] {
+            assert_eq!(parse_cell(s).kind, Kind::Suppressed, "{s}");
+        }
     }
 
     #[test]
@@ -444,6 +512,10 @@ mod tests {
         assert_eq!(split_markers("Category B1").0, "Category B1");
         assert_eq!(split_markers("2019").0, "2019");
         assert_eq!(split_markers("Total*"), ("Total".into(), vec!["*".into()]));
+        assert_eq!(
+            split_markers("Eligible for HDC (1,2)"),
+            ("Eligible for HDC".into(), vec!["1".into(), "2".into()])
+        );
         assert_eq!(
             split_markers("Cell area m²"),
             ("Cell area m²".into(), vec![])

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_api;
+pub mod score;
 pub mod smtp;
 pub mod traffic;
 pub mod web;
