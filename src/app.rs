@@ -444,7 +444,11 @@ fn extract(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
         crate::extract::extract_text(&text)
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        // Written as it is serialised: a huge answer's JSON is never held whole in memory.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, &result)?;
+        std::io::Write::write_all(&mut out, b"\n")?;
+        std::io::Write::flush(&mut out)?;
     } else {
         print!("{}", crate::extract::render::render(&result));
     }

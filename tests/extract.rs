@@ -535,6 +535,56 @@ fn band_labels_marker_lists_and_leading_asterisks_are_read_for_what_they_are() {
     );
 }
 
+/// Hostile nesting is read without recursion (no stack overflow in a 2 MB worker thread) and
+/// dropped without recursion; absurd spans are clamped.
+#[test]
+fn deep_nesting_and_huge_spans_are_read_on_a_small_stack() {
+    let run = |html: String| {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let x = extract(&html);
+                let _ = extract_text(&html);
+                x
+            })
+            .unwrap()
+            .join()
+            .expect("the extractor overflowed a 2 MB stack")
+    };
+    let divs = format!(
+        "{}<p>2019: 10</p><p>2020: 12</p>{}",
+        "<div>".repeat(10_000),
+        "</div>".repeat(10_000)
+    );
+    assert_eq!(run(divs).tables[0].observations.len(), 2);
+    let spans = format!(
+        "<table><tr><th>Year</th><th>Finds</th></tr><tr><td>2023</td><td>{}7{}</td></tr></table>",
+        "<span>".repeat(100_000),
+        "</span>".repeat(100_000)
+    );
+    let x = run(spans);
+    assert_eq!(obs(&x, &["2023"], &["Finds"]).value, Some(7.0));
+    let sups = format!(
+        "<p>Total{}1{}: 5</p><p>Other: 6</p>",
+        "<sup>".repeat(50_000),
+        "</sup>".repeat(50_000)
+    );
+    let _ = run(sups);
+    let tables = format!("{}5", "<table><tr><td>".repeat(5_000));
+    let x = run(tables);
+    assert!(x.tables[0].problems[0].contains("nested"));
+    assert_eq!(
+        x.tables.iter().map(|t| t.observations.len()).sum::<usize>(),
+        1
+    );
+    let x = run(
+        "<table><tr><th>A</th><th>B</th></tr><tr><td colspan=\"100000\" rowspan=\"100000\">1</td></tr>\
+        <tr><td>x</td><td>2</td></tr></table>"
+            .to_owned(),
+    );
+    assert!(x.tables[0].problems.iter().any(|p| p.contains("clamped")));
+}
+
 // ---- properties ----
 
 fn table_html(years: &[u16], rows: &[(String, Vec<u32>)]) -> String {
