@@ -64,7 +64,7 @@ fn pqwatch(api: &FakeApi, db: &Path, args: &[&str]) -> Command {
         .args(args)
         .env("RUST_LOG", "warn")
         .env("PQWATCH_API_BASE_URL", api.base_url())
-        .env("PQWATCH_API_MAX_RPS", "100000")
+        .env("PQWATCH_API_MAX_RPS", "1000")
         .env("PQWATCH_API_STATEMENTS", "false")
         .env("PQWATCH_DATABASE_PATH", db);
     cmd

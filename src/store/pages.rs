@@ -11,7 +11,7 @@ use super::{SeriesSummary, Store};
 use crate::model::{official_url, DocKind};
 
 /// Changes read back to find the latest answers: a bound on the home page's and feed's cost.
-const RECENT_CHANGES: i64 = 5000;
+const RECENT_CHANGES: i64 = 1000;
 
 /// One answer version that brought new or revised figures.
 #[derive(Clone, Debug, Serialize)]

@@ -2,6 +2,7 @@
 -- ten, and weekly digests.
 
 CREATE INDEX IF NOT EXISTS changes_by_observation ON changes (observation_id);
+CREATE INDEX IF NOT EXISTS changes_by_statistic ON changes (statistic_id, id);
 CREATE INDEX IF NOT EXISTS statistic_sources_by_document ON statistic_sources (document_id);
 CREATE INDEX IF NOT EXISTS observations_by_source ON observations (source_id);
 
