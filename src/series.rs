@@ -631,7 +631,7 @@ fn judge<'k>(d: &Draft, k: &'k Known) -> Judged<'k> {
     };
     let words = label.unwrap_or(topic);
     let values_agree = agree >= 2 && agree > differ;
-    // Three or more overlapping figures, all agreeing and not all one value, are one series
+    // Three or more overlapping figures, all agreeing, are one series
     // whatever the words say (a reworded header, a table rebuilt around them).
     let distinct: BTreeSet<String> = d
         .figures
@@ -641,7 +641,12 @@ fn judge<'k>(d: &Draft, k: &'k Known) -> Judged<'k> {
             (f.value? - kv).abs().lt(&1e-9).then(|| format!("{kv}"))
         })
         .collect();
-    let values_strong = agree >= 3 && differ == 0 && distinct.len() >= 2;
+    // Coincidences among a few small counts are common, so at least three distinct values,
+    // and some shared word.
+    let values_strong = agree >= 3
+        && differ == 0
+        && distinct.len() >= 3
+        && (label.unwrap_or(0.0) > 0.0 || topic > 0.0);
     let related = label.unwrap_or(0.0) > 0.0 || topic >= TOPIC_WEAK;
     let same_measure = match label {
         Some(l) => {
