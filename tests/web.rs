@@ -935,3 +935,45 @@ mod digests {
         );
     }
 }
+
+#[tokio::test]
+async fn an_expired_confirm_link_gets_a_clear_page_and_confirms_nothing() {
+    use pqwatch::links::Action;
+    use pqwatch::subscribers::{Frequency, NewSubscriber};
+    let dir = tempfile::tempdir().unwrap();
+    let web = web_state(&settings("http://127.0.0.1:9", dir.path()));
+    let confirm_token = "fedcba9876543210fedcba9876543210";
+    let past = Utc::now() - chrono::Duration::days(30);
+    web.writes
+        .lock()
+        .unwrap()
+        .add_subscriber(
+            &NewSubscriber {
+                email: "late@union.test".into(),
+                name: String::new(),
+                keywords: vec!["drones".into()],
+                bodies: vec![],
+                houses: vec![],
+                frequency: Frequency::Instant,
+                include_no_figures: false,
+                confirmed: false,
+            },
+            "0123456789abcdef0123456789abcdef",
+            (confirm_token, past + chrono::Duration::days(7)),
+            |id, _| {
+                (
+                    format!("pqwatch.c{id}@test"),
+                    pqwatch::notify::render::confirmation("there", &[], None, "a@b.test", 7),
+                )
+            },
+            past,
+        )
+        .unwrap();
+    let signed = web.links.get().sign(Action::Confirm, confirm_token);
+    let r = post_form(&web, &format!("/confirm?t={signed}"), "", &[]).await;
+    assert_eq!(r.status, StatusCode::GONE);
+    assert!(r.body.contains("This link has expired"), "{}", r.body);
+    assert!(r.body.contains("nothing was changed"));
+    let subs = web.writes.lock().unwrap().subscribers().unwrap();
+    assert!(!subs[0].confirmed, "an expired link confirms nothing");
+}
