@@ -630,6 +630,39 @@ fn arb_table() -> impl Strategy<Value = (Vec<u16>, Vec<(String, Vec<u32>)>)> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+    /// Nesting of any mix of elements, thousands deep, is read on a 2 MB stack.
+    #[test]
+    fn deep_nesting_of_any_elements_never_overflows(
+        tags in proptest::collection::vec(prop_oneof![
+            Just("div"), Just("span"), Just("sup"), Just("table"), Just("td"), Just("p"),
+            Just("li"), Just("blockquote"), Just("strong"), Just("tr"), Just("b"),
+        ], 1..8),
+        depth in 1_000usize..20_000,
+        close in any::<bool>(),
+    ) {
+        let mut html = String::new();
+        for i in 0..depth {
+            html.push_str(&format!("<{}>", tags[i % tags.len()]));
+        }
+        html.push_str("2019: 10");
+        if close {
+            for i in (0..depth).rev() {
+                html.push_str(&format!("</{}>", tags[i % tags.len()]));
+            }
+        }
+        let ok = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let _ = extract(&html);
+            })
+            .unwrap()
+            .join();
+        prop_assert!(ok.is_ok());
+    }
+}
+
+proptest! {
     #[test]
     fn arbitrary_html_never_panics(html in ".{0,400}") {
         let _ = extract(&html);
