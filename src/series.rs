@@ -647,7 +647,7 @@ fn judge<'k>(d: &Draft, k: &'k Known) -> Judged<'k> {
         && differ == 0
         && distinct.len() >= 3
         && (label.unwrap_or(0.0) > 0.0 || topic > 0.0);
-    let related = label.unwrap_or(0.0) > 0.0 || topic >= TOPIC_WEAK;
+    let related = label.unwrap_or(0.0) > 0.0 || topic >= TOPIC_THRESHOLD;
     let same_measure = match label {
         Some(l) => {
             (l >= MATCH_THRESHOLD && topic >= TOPIC_THRESHOLD)
