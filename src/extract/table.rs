@@ -201,10 +201,20 @@ fn own_rows(table: ElementRef<'_>) -> Vec<(ElementRef<'_>, bool)> {
 /// A cheap test that rules out most cells before the period parser runs: a period has a digit,
 /// is short, and as a number is a bare year or a year span.
 fn maybe_period(text: &str, kind: Kind) -> bool {
+    let bare_year = |t: &str| {
+        t.len() == 4 && !t.contains(['.', ','])
+        // A year with a footnote marker: "2012(2)", "2015 [1]".
+        || (t.len() > 4 && t.len() <= 12 && bare_year_with_marker(t))
+    };
     !text.is_empty()
         && text.len() <= 48
         && text.bytes().any(|b| b.is_ascii_digit())
-        && (kind != Kind::Number || (text.len() == 4 && !text.contains(['.', ','])))
+        && (kind != Kind::Number || bare_year(text))
+}
+
+fn bare_year_with_marker(text: &str) -> bool {
+    let bare = split_markers(text).0;
+    bare.len() == 4 && bare.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn is_period(text: &str) -> bool {
@@ -242,7 +252,11 @@ fn is_section<'g>(row: &Row<'g>) -> Option<&'g GridCell> {
     let first = *cells.first()?;
     let one = cells.iter().all(|c| c.text == first.text)
         && (cells.len() == 1 || first.colspan == row.len());
-    (one && row.len() > 1 && first.kind == Kind::Text && !first.period).then_some(first)
+    let words = first.kind == Kind::Text && !first.period;
+    // A period across the whole row ("1995" over the months below it) heads a block too.
+    let period_across =
+        first.period && cells.iter().all(|c| c.id == first.id) && first.colspan == row.len();
+    (one && row.len() > 1 && (words || period_across)).then_some(first)
 }
 
 fn is_header_row(row: &Row<'_>, index: usize, later_numbers: bool) -> bool {
@@ -267,7 +281,23 @@ fn is_header_row(row: &Row<'_>, index: usize, later_numbers: bool) -> bool {
             && (row[0].text.is_empty() || !row[0].is_number());
         let words = cells.iter().all(|c| c.kind == Kind::Text) && cells.len() > 1;
         let bold = cells.iter().all(|c| c.bold) && cells.len() > 1;
-        return years || words || bold;
+        // A first row of periods only (no label column): "2015 | 2016 | Q1 & 2 2017".
+        let periods = cells.len() > 1
+            && cells.iter().all(|c| c.period || c.kind == Kind::Text)
+            && cells.iter().filter(|c| c.period).count() * 2 >= cells.len();
+        return years || words || bold || periods;
+    }
+    if index > 0 {
+        // Under a header row, a row of several labels and no figure ("Apr | May | Jun" under
+        // "2007" spanning them) is a header row too; one label alone is a section.
+        let distinct = cells
+            .iter()
+            .map(|c| c.id)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        return distinct > 1
+            && cells.iter().all(|c| c.kind == Kind::Text || c.period)
+            && row.iter().all(|c| !is_figure(c));
     }
     false
 }
@@ -290,6 +320,17 @@ fn title_cell<'g>(row: &Row<'g>) -> Option<&'g GridCell> {
     let first = *row.iter().find(|c| !c.text.is_empty())?;
     let across = row.iter().all(|c| c.id == first.id || c.missing);
     (across && row.len() > 1 && first.kind == Kind::Text && !first.period).then_some(first)
+}
+
+/// Above the headers, a row whose one non-empty cell is the first and reads as a sentence or a
+/// heading ("Table 1 - Ratio of Band 3 to 5 prison officers to prisoners, by category…"), the
+/// rest of the row left as empty cells: the table's title, written inside the grid.
+fn title_in_first_cell<'g>(row: &Row<'g>) -> Option<&'g GridCell> {
+    let cells = nonempty(row);
+    let first = *cells.first()?;
+    let alone = cells.len() == 1 && row.first().is_some_and(|c| c.id == first.id);
+    let long = first.text.split_whitespace().count() >= 6;
+    (alone && long && row.len() > 2 && first.kind == Kind::Text && !first.period).then_some(first)
 }
 
 /// A row that only joins the rows around it ("of which", "of whom"): neither label nor data.
@@ -394,7 +435,7 @@ pub(crate) fn extract_table(
     let mut start = 0;
     let mut title: Vec<&GridCell> = Vec::new();
     while start < shape.end {
-        if let Some(t) = title_cell(&all[start]) {
+        if let Some(t) = title_cell(&all[start]).or_else(|| title_in_first_cell(&all[start])) {
             title.push(t);
         } else if !is_empty(&all[start]) {
             break;

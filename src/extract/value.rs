@@ -152,7 +152,9 @@ pub fn parse_cell(raw: &str) -> Cell {
     };
     // Most cells are numbers: they need none of the marker checks below.
     if text.starts_with(|c: char| c.is_ascii_digit()) {
-        return parse_number(&text).unwrap_or_else(|| plain(Kind::Text));
+        return parse_number(&text)
+            .or_else(|| annotated_number(&text))
+            .unwrap_or_else(|| plain(Kind::Text));
     }
     let lower = text.to_lowercase();
     if matches!(lower.as_str(), "-" | "–" | "—" | "−" | "nil" | "none") {
@@ -195,6 +197,19 @@ pub fn parse_cell(raw: &str) -> Cell {
     }
 }
 
+/// A number with a worded note in brackets after it, "1 (self-inflicted)": the number, the
+/// note kept apart with the markers.
+fn annotated_number(text: &str) -> Option<Cell> {
+    let (number, note) = text.strip_suffix(')')?.split_once(" (")?;
+    // Words only: a note with figures ("2017 (to 30 Sept)") is a label, not an annotated count.
+    let words = note.chars().filter(|c| c.is_alphabetic()).count() >= 3
+        && !note.contains(['(', ')'])
+        && !note.chars().any(|c| c.is_ascii_digit());
+    let mut cell = parse_number(number.trim()).filter(|_| words)?;
+    cell.markers.push(note.trim().to_owned());
+    Some(cell)
+}
+
 /// A count withheld below a threshold: `<5`, `< 10`, `fewer than 5`, `less than ten`, `under 5`;
 /// not a band label such as "Less than 1 year".
 fn is_below_threshold(lower: &str) -> bool {
@@ -221,6 +236,9 @@ fn parse_number(text: &str) -> Option<Cell> {
     let mut negative = false;
     if let Some(r) = s.strip_prefix(['-', '\u{2212}', '\u{2013}']) {
         negative = true;
+        s = r.trim_start();
+    } else if let Some(r) = s.strip_prefix('+') {
+        // A change written with its sign: "+168".
         s = r.trim_start();
     }
     if let Some(r) = s.strip_prefix('£') {
