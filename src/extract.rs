@@ -322,8 +322,8 @@ fn collect_blocks(doc: &Html) -> Vec<Block<'_>> {
                     name,
                     "strong" | "b" | "em" | "i" | "span" | "a" | "sup" | "sub" | "u"
                 ) {
-                    let before = loose.clone();
-                    loose.push_str(&flatten_after(child_el, '\n', &before).text);
+                    let flat = flatten_after(child_el, '\n', &loose);
+                    loose.push_str(&flat.text);
                 } else {
                     flush(&mut loose, &mut out);
                     stack.push(child.children());
