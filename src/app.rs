@@ -89,6 +89,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Poll(args) => poll(settings, args).await,
         Command::Backfill(args) => {
             let until = args.until.unwrap_or_else(|| pipeline::uk_today(Utc::now()));
+            if args.since > until {
+                return Err(UsageError(format!(
+                    "--since {} is after --until {until}; give the earlier day to --since",
+                    args.since
+                ))
+                .into());
+            }
             let poll_args = PollArgs {
                 once: true,
                 from: Some(args.since),

@@ -44,6 +44,12 @@ impl Progress {
                 )
                 .expect("the template is valid"),
             );
+            // A week of history can take minutes: keep the clock and ETA moving between chunks,
+            // and say what is happening before the first chunk's counts arrive.
+            bar.enable_steady_tick(Duration::from_millis(500));
+            bar.set_message(
+                "listing the newest week first; requests, answers kept and rate follow each week",
+            );
             Progress {
                 bar: Some(bar),
                 plain: None,

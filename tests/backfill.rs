@@ -309,3 +309,28 @@ fn an_interrupted_backfill_resumes_without_listing_the_weeks_it_finished() {
     // At most the week in hand when the stop came is listed again.
     assert!(finished_before.len() <= 1, "{finished_before:?}");
 }
+
+#[test]
+fn a_backfill_whose_since_is_after_its_until_names_those_flags_and_exits_2() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = within(
+        pqwatch(
+            &api.base_url(),
+            dir.path(),
+            &["backfill", "--since", "2026-03-01", "--until", "2026-01-01"],
+        ),
+        60,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--since 2026-03-01 is after --until 2026-01-01") && !err.contains("--from"),
+        "{err}"
+    );
+    assert!(
+        api.requests().is_empty(),
+        "nothing is fetched: {:?}",
+        api.requests()
+    );
+}
