@@ -500,13 +500,6 @@ fn user_agent_warning(settings: &Settings) -> Option<String> {
     })
 }
 
-/// "config file F" or "the built-in defaults", for messages about a setting.
-fn config_origin(settings: &Settings) -> String {
-    settings.file().map_or("the built-in defaults".into(), |f| {
-        format!("config file {} or the environment", f.display())
-    })
-}
-
 /// The database for commands that only read (or change what is there): it must exist already.
 fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let path = &settings.database.path;
@@ -514,7 +507,7 @@ fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         return Err(UsageError(format!(
             "the database {} does not exist ([database] path, from {}); fix: check the path and the config file in use, or create the database with `pqwatch poll --once` (or start the service)",
             path.display(),
-            config_origin(settings)
+            settings.origin("database.path")
         ))
         .into());
     }
@@ -655,14 +648,11 @@ async fn pass(deps: &Deps, mode: Mode) -> anyhow::Result<PassReport> {
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let schedule = Schedule::parse(&settings.schedule.cron.expressions()).map_err(|e| {
-        crate::config::ConfigError::Setting {
-            key: "schedule.cron".into(),
-            origin: config_origin(&settings),
-            message: e,
-            fix:
-                "use sec min hour day-of-month month day-of-week, e.g. \"0 */10 7-22 * * Mon-Fri\""
-                    .into(),
-        }
+        settings.error(
+            "schedule.cron",
+            e,
+            "use sec min hour day-of-month month day-of-week, e.g. \"0 */10 7-22 * * Mon-Fri\"",
+        )
     })?;
     let _lock = pass_lock(&settings)?;
     let deps = Arc::new(deps(&settings, create_store(&settings)?)?);
@@ -702,11 +692,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     } else {
         let listener = tokio::net::TcpListener::bind(&settings.web.listen)
             .await
-            .map_err(|e| crate::config::ConfigError::Setting {
-                key: "web.listen".into(),
-                origin: config_origin(&settings),
-                message: format!("cannot listen on {}: {e}", settings.web.listen),
-                fix: "use a free address and port, e.g. \"127.0.0.1:8080\", or \"\"".into(),
+            .map_err(|e| {
+                settings.error(
+                    "web.listen",
+                    format!("cannot listen on {}: {e}", settings.web.listen),
+                    "use a free address and port, e.g. \"127.0.0.1:8080\", or \"\"",
+                )
             })?;
         tracing::info!(listen = %settings.web.listen, "serving the web front");
         let web = Arc::new(crate::web::Web {

@@ -21,6 +21,9 @@ pub struct Settings {
     /// The file these came from; `None` for the built-in defaults alone.
     #[serde(skip)]
     file: Option<PathBuf>,
+    /// Where each key that did not keep its default came from, for later errors.
+    #[serde(skip)]
+    origins: Origins,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -336,6 +339,7 @@ impl Settings {
         settings.file = file.map(Path::to_owned);
         settings.resolve_paths(file, &origins);
         settings.validate(&origins)?;
+        settings.origins = origins;
         Ok(settings)
     }
 
@@ -373,6 +377,18 @@ impl Settings {
     /// The file these settings were read from; `None` for the built-in defaults.
     pub fn file(&self) -> Option<&Path> {
         self.file.as_deref()
+    }
+
+    /// Where the value of `key` (`section.key`) came from: the file, the environment, or the
+    /// built-in default.
+    pub fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key)
+    }
+
+    /// An error about `key` (`section.key`) found after loading (a port in use, a cron with no
+    /// future time), blaming the place its value came from.
+    pub fn error(&self, key: &str, message: String, fix: &str) -> ConfigError {
+        self.origins.error(key, message, fix)
     }
 
     fn validate(&self, origins: &Origins) -> Result<(), ConfigError> {
@@ -690,7 +706,7 @@ fn in_range(
 }
 
 /// Where each `section.key` that did not keep its default came from.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Origins(std::collections::HashMap<String, Origin>);
 
 impl Origins {

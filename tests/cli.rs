@@ -128,6 +128,39 @@ fn a_bad_setting_exits_2_naming_the_key_and_the_fix() {
 }
 
 #[test]
+fn a_setting_found_wrong_only_when_used_blames_the_variable_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    // A listen address that cannot be bound: `run` stops before polling.
+    let mut cmd = pqwatch("http://127.0.0.1:9", dir.path(), &["run"]);
+    cmd.env("PQWATCH_WEB_LISTEN", "nonsense");
+    let o = support::within(cmd, 30);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("environment variable PQWATCH_WEB_LISTEN")
+            && e.contains("[web.listen]")
+            && e.contains("fix:")
+            && !e.contains("config file"),
+        "{e}"
+    );
+
+    // A database path from the environment that does not exist, for a command that only reads.
+    let o = pqwatch("http://127.0.0.1:9", dir.path(), &["status"])
+        .env(
+            "PQWATCH_DATABASE_PATH",
+            dir.path().join("mistyped/db.sqlite"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("does not exist") && e.contains("environment variable PQWATCH_DATABASE_PATH"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_command_lines_exit_2_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let url = "http://127.0.0.1:9";
