@@ -209,10 +209,11 @@ impl MailSettings {
 /// A setting that is wrong or missing: always says which, where, and how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {file}: {source}; fix: pass an existing file with --config FILE or PQWATCH_CONFIG=FILE (without either, pqwatch reads /etc/pqwatch/pqwatch.toml if it exists, else uses the built-in defaults)")]
+    #[error("cannot read config file {file}: {cause}; fix: pass an existing file with --config FILE or PQWATCH_CONFIG=FILE (without either, pqwatch reads /etc/pqwatch/pqwatch.toml if it exists, else uses the built-in defaults)")]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        /// Printed in the message, and not a `source` too, so the cause chain says it once.
+        cause: std::io::Error,
     },
     #[error("config file {file}: {message}; fix: {fix}")]
     Invalid {
@@ -280,9 +281,9 @@ impl Settings {
         file: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(file).map_err(|cause| ConfigError::Read {
             file: file.to_owned(),
-            source,
+            cause,
         })?;
         // Absolute, so that paths resolved against its folder read well in every message.
         let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());

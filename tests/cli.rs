@@ -125,6 +125,12 @@ fn a_bad_setting_exits_2_naming_the_key_and_the_fix() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("/nonexistent.toml"), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).matches("No such file or directory").count(),
+        1,
+        "the cause is said once: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
