@@ -103,7 +103,7 @@ pub enum Command {
     /// New and revised figures, newest first.
     Changes {
         /// Only changes recorded on or after this UK day (YYYY-MM-DD).
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, value_name = "DATE", value_parser = uk_day)]
         since: Option<NaiveDate>,
         /// Print JSON (an array of changes) instead of text.
         #[arg(long)]
@@ -129,10 +129,10 @@ pub struct PollArgs {
     #[arg(long)]
     pub once: bool,
     /// First UK day of a backfill (YYYY-MM-DD); needs --to.
-    #[arg(long, requires = "to", value_name = "DATE")]
+    #[arg(long, requires = "to", value_name = "DATE", value_parser = uk_day)]
     pub from: Option<NaiveDate>,
     /// Last UK day of a backfill (YYYY-MM-DD); needs --from.
-    #[arg(long, requires = "from", value_name = "DATE")]
+    #[arg(long, requires = "from", value_name = "DATE", value_parser = uk_day)]
     pub to: Option<NaiveDate>,
     /// Queue alerts for what a backfill finds (a backfill builds history silently otherwise).
     #[arg(long, requires = "from")]
@@ -142,10 +142,10 @@ pub struct PollArgs {
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
     /// First UK day of the history to fetch (YYYY-MM-DD), e.g. 2014-01-01.
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", value_parser = uk_day)]
     pub since: NaiveDate,
     /// Last UK day (YYYY-MM-DD); today when not given.
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", value_parser = uk_day)]
     pub until: Option<NaiveDate>,
     /// Queue alerts for what the backfill finds (it builds history silently otherwise).
     #[arg(long)]
@@ -157,7 +157,7 @@ pub enum AnswersCommand {
     /// List stored answers, newest first.
     List {
         /// Only answers answered on or after this UK day (YYYY-MM-DD).
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, value_name = "DATE", value_parser = uk_day)]
         since: Option<NaiveDate>,
         /// Print JSON (an array of answers) instead of a table.
         #[arg(long)]
@@ -262,6 +262,12 @@ pub enum MailCommand {
         /// Where to send it, e.g. ops@union.org.uk.
         address: String,
     },
+}
+
+/// A UK day given on the command line: `YYYY-MM-DD`, with a message that says so.
+fn uk_day(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|e| format!("{e}: not a day; give one as YYYY-MM-DD, e.g. 2014-01-01"))
 }
 
 #[cfg(test)]

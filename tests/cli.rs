@@ -202,6 +202,20 @@ fn bad_command_lines_exit_2_with_a_message() {
         ],
     );
     assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--from") && stderr(&o).contains("YYYY-MM-DD"),
+        "{}",
+        stderr(&o)
+    );
+    for bad in ["2024-13-01", "2026-02-30", "yesterday"] {
+        let o = run(url, dir.path(), &["backfill", "--since", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let e = stderr(&o);
+        assert!(
+            e.contains(bad) && e.contains("--since") && e.contains("give one as YYYY-MM-DD"),
+            "{e}"
+        );
+    }
 
     let o = run(url, dir.path(), &["poll", "--once", "--from", "2024-02-01"]);
     assert_eq!(o.status.code(), Some(2));
