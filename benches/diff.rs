@@ -30,17 +30,32 @@ fn word(mut i: usize) -> String {
     w
 }
 
-fn table(caption: &str, a: u32, b: u32, years: (u32, u32)) -> String {
+/// A two-prison table over two years: `leeds` and `hull` are each prison's figures for the two
+/// years.
+fn table(caption: &str, leeds: [u32; 2], hull: [u32; 2], years: (u32, u32)) -> String {
     format!(
         "<p>{caption}</p><table><tr><th>Prison</th><th>{}</th><th>{}</th></tr>\
-         <tr><td>Leeds</td><td>{a}</td><td>{b}</td></tr><tr><td>Hull</td><td>{b}</td><td>{a}</td></tr></table>",
-        years.0, years.1
+         <tr><td>Leeds</td><td>{}</td><td>{}</td></tr><tr><td>Hull</td><td>{}</td><td>{}</td></tr></table>",
+        years.0, years.1, leeds[0], leeds[1], hull[0], hull[1]
     )
 }
 
-fn caption(rng: &mut fastrand::Rng) -> String {
-    let ws: Vec<String> = (0..4).map(|_| word(rng.usize(0..20_000))).collect();
-    format!("{} staff prison {}", ws.join(" "), word(rng.usize(0..400)))
+/// A statistic of its own: five words drawn from 20,000 (so two captions rarely share one), and
+/// figures of its own (so no two statistics agree on their figures by chance).
+struct Spec {
+    caption: String,
+    leeds: [u32; 2],
+    hull: [u32; 2],
+}
+
+fn spec(rng: &mut fastrand::Rng) -> Spec {
+    let ws: Vec<String> = (0..5).map(|_| word(rng.usize(0..20_000))).collect();
+    let mut fig = || rng.u32(100..1_000_000);
+    Spec {
+        caption: format!("{} staff", ws.join(" ")),
+        leeds: [fig(), fig()],
+        hull: [fig(), fig()],
+    }
 }
 
 fn save(store: &mut Store, docs: Vec<Document>) {
@@ -74,15 +89,16 @@ fn flat(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("bench.sqlite")).unwrap();
     let mut rng = fastrand::Rng::with_seed(7);
-    let captions: Vec<String> = (0..n).map(|_| caption(&mut rng)).collect();
+    let specs: Vec<Spec> = (0..n).map(|_| spec(&mut rng)).collect();
     let t = Instant::now();
-    for (chunk_i, chunk) in captions.chunks(1000).enumerate() {
+    for (chunk_i, chunk) in specs.chunks(1000).enumerate() {
         let docs = chunk
             .iter()
             .enumerate()
-            .map(|(i, c)| {
+            .map(|(i, sp)| {
                 let id = (chunk_i * 1000 + i) as i64;
-                doc(id, "Prisons: Statistics", &table(c, 5, 6, (2022, 2023)))
+                let html = table(&sp.caption, sp.leeds, sp.hull, (2022, 2023));
+                doc(id, "Prisons: Statistics", &html)
             })
             .collect();
         save(&mut store, docs);
@@ -91,9 +107,16 @@ fn flat(n: usize) {
     let stats = store.series_list().unwrap().len();
     let rss_before = vm("VmRSS:");
     let mut times = Vec::new();
+    // Each probe is a new edition of a statistic already filed: its 2023 figures again (Leeds
+    // unchanged, Hull revised by one) and 2024 new.
     for k in 0..25 {
-        let target = rng.usize(0..n);
-        let html = table(&captions[target], 5, 7, (2023, 2024));
+        let sp = &specs[rng.usize(0..n)];
+        let html = table(
+            &sp.caption,
+            [sp.leeds[1], 7],
+            [sp.hull[1] + 1, 9],
+            (2023, 2024),
+        );
         let d = doc(10_000_000 + k, "Prisons: Statistics", &html);
         let t = Instant::now();
         save(&mut store, vec![d]);
