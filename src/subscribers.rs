@@ -28,7 +28,7 @@ impl Frequency {
             "daily" => Ok(Frequency::Daily),
             "weekly" => Ok(Frequency::Weekly),
             other => Err(format!(
-                "digest {other:?} is not known: use \"daily\" or \"weekly\", or leave it out for instant alerts"
+                "digest {other:?} is not known: use \"instant\" (one email per answer, the default), \"daily\" or \"weekly\""
             )),
         }
     }

@@ -503,7 +503,11 @@ fn bad_subscriber_input_is_refused_with_the_line_or_flag_named() {
     .output()
     .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--digest"));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("--digest") && e.contains("\"instant\"") && e.contains("\"weekly\""),
+        "the message lists every value accepted: {e}"
+    );
 
     let csv = dir.path().join("bad.csv");
     std::fs::write(
