@@ -28,9 +28,14 @@ import urllib.request
 import feedparser
 from lxml import etree
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import (
+    NoAlertPresentException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "target", "debug", "pqwatch")
@@ -160,6 +165,20 @@ def post(url, data, headers=None):
         return e.code, e.read().decode()
 
 
+def settles(browser, ready, timeout=10):
+    """Waits for the page a click or a submit navigates to: a click returns before the browser
+    has loaded the next page, so reading it at once can read the old one."""
+    WebDriverWait(
+        browser,
+        timeout,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(ready)
+
+
+def h1(browser):
+    return browser.find_element(By.TAG_NAME, "h1").text
+
+
 def no_alert(browser):
     try:
         browser.switch_to.alert
@@ -183,7 +202,7 @@ def test_sign_up_confirm_manage_and_one_click_unsubscribe(env):
     b.find_element(By.ID, "keywords").send_keys("drones, assaults on staff")
     b.find_element(By.CSS_SELECTOR, "label[for=f-weekly]").click()
     b.find_element(By.ID, "keywords").submit()
-    assert "Check your email" in b.find_element(By.TAG_NAME, "h1").text
+    settles(b, lambda d: "Check your email" in h1(d))
     subs = env.subscribers()
     assert [(s["email"], s["confirmed"], s["frequency"]) for s in subs] == \
         [("rep@union.test", False, "weekly")], subs
@@ -193,7 +212,7 @@ def test_sign_up_confirm_manage_and_one_click_unsubscribe(env):
     b.get(link)
     assert env.subscribers()[0]["confirmed"] is False, "opening the link changes nothing"
     b.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
-    assert b.find_element(By.TAG_NAME, "h1").text == "Confirmed"
+    settles(b, lambda d: h1(d) == "Confirmed")
     assert env.subscribers()[0]["confirmed"] is True
     manage = b.find_element(By.PARTIAL_LINK_TEXT, "Change what you follow").get_attribute("href")
 
@@ -209,7 +228,7 @@ def test_sign_up_confirm_manage_and_one_click_unsubscribe(env):
     box.send_keys("parole, licence recall")
     b.find_element(By.CSS_SELECTOR, "label[for=f-daily]").click()
     box.submit()
-    assert "Saved." in b.page_source
+    settles(b, lambda d: "Saved." in d.page_source)
     s = env.subscribers()[0]
     assert s["keywords"] == ["parole", "licence recall"] and s["frequency"] == "daily", s
 
